@@ -1,0 +1,343 @@
+package workers
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"offload/metrics"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// gateTask blocks its worker until the gate is opened.
+type gateTask struct {
+	gate <-chan struct{}
+	ran  atomic.Bool
+}
+
+func (g *gateTask) Run() {
+	<-g.gate
+	g.ran.Store(true)
+}
+
+type funcTask func()
+
+func (f funcTask) Run() { f() }
+
+type result struct {
+	tm  Timing
+	err error
+}
+
+// submit runs p.Do(t) on its own goroutine and returns where its result
+// will arrive.
+func submit(p Runner, t Task) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		tm, err := p.Do(t)
+		ch <- result{tm, err}
+	}()
+	return ch
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func receive(t *testing.T, ch <-chan result) result {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("Do did not return within 5s")
+		return result{}
+	}
+}
+
+func newPool(t *testing.T, cfg Config) (*Pool, *metrics.Metrics) {
+	t.Helper()
+	m := metrics.New()
+	p, err := NewPool(cfg, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, m
+}
+
+func TestFullQueueRejectsAtOnce(t *testing.T) {
+	p, m := newPool(t, Config{Workers: 1, QueueSize: 1})
+	defer p.Stop()
+	gate := make(chan struct{})
+	first, second := &gateTask{gate: gate}, &gateTask{gate: gate}
+
+	r1 := submit(p, first)
+	waitFor(t, "first task running", func() bool { return p.Running() == 1 })
+	r2 := submit(p, second)
+	waitFor(t, "second task queued", func() bool { return p.Queued() == 1 })
+	if !p.Saturated() {
+		t.Fatal("pool with a busy worker and a full queue does not report Saturated")
+	}
+
+	third := &gateTask{gate: gate}
+	r3 := submit(p, third)
+	// The gate is still closed, so the only way Do can return is by
+	// rejecting; a blocking submit would hang here and fail the test.
+	if r := receive(t, r3); !errors.Is(r.err, ErrQueueFull) {
+		t.Fatalf("third Do returned %v, want ErrQueueFull", r.err)
+	}
+
+	close(gate)
+	for _, ch := range []<-chan result{r1, r2} {
+		if r := receive(t, ch); r.err != nil {
+			t.Fatalf("queued task failed: %v", r.err)
+		}
+	}
+	if !first.ran.Load() || !second.ran.Load() || third.ran.Load() {
+		t.Fatalf("ran: first %v second %v third %v, want true true false", first.ran.Load(), second.ran.Load(), third.ran.Load())
+	}
+	if got := [3]uint64{m.JobsSubmitted.Get(), m.JobsCompleted.Get(), m.JobsRejected.Get()}; got != [3]uint64{3, 2, 1} {
+		t.Fatalf("submitted, completed, rejected = %v, want [3 2 1]", got)
+	}
+	if p.Saturated() || p.Queued() != 0 || m.JobsQueued.Get() != 0 || m.JobsRunning.Get() != 0 {
+		t.Fatalf("idle pool: saturated %v queued %d gauges %v/%v", p.Saturated(), p.Queued(), m.JobsQueued.Get(), m.JobsRunning.Get())
+	}
+}
+
+func TestNoQueueRejectsWhenWorkersBusy(t *testing.T) {
+	p, _ := newPool(t, Config{Workers: 1, QueueSize: 0})
+	defer p.Stop()
+	gate := make(chan struct{})
+	r1 := submit(p, &gateTask{gate: gate})
+	waitFor(t, "task running", func() bool { return p.Running() == 1 })
+	if !p.Saturated() {
+		t.Fatal("busy pool without a queue does not report Saturated")
+	}
+	if r := receive(t, submit(p, &gateTask{gate: gate})); !errors.Is(r.err, ErrQueueFull) {
+		t.Fatalf("Do returned %v, want ErrQueueFull", r.err)
+	}
+	close(gate)
+	if r := receive(t, r1); r.err != nil {
+		t.Fatal(r.err)
+	}
+}
+
+func TestQueueTimeoutDropsBeforeRunning(t *testing.T) {
+	const timeout = 20 * time.Millisecond
+	p, m := newPool(t, Config{Workers: 1, QueueSize: 4, QueueTimeout: timeout})
+	defer p.Stop()
+	gate := make(chan struct{})
+	r1 := submit(p, &gateTask{gate: gate})
+	waitFor(t, "first task running", func() bool { return p.Running() == 1 })
+	late := &gateTask{gate: gate}
+	r2 := submit(p, late)
+	waitFor(t, "second task queued", func() bool { return p.Queued() == 1 })
+	// Hold the worker until the queued task has certainly waited too long.
+	time.Sleep(3 * timeout)
+	close(gate)
+
+	if r := receive(t, r1); r.err != nil {
+		t.Fatal(r.err)
+	}
+	r := receive(t, r2)
+	if !errors.Is(r.err, ErrQueueTimeout) {
+		t.Fatalf("late task returned %v, want ErrQueueTimeout", r.err)
+	}
+	if late.ran.Load() {
+		t.Fatal("a task past its queue timeout ran anyway")
+	}
+	if r.tm.QueueWait() < timeout {
+		t.Fatalf("dropped task reports queue wait %v, below the %v timeout", r.tm.QueueWait(), timeout)
+	}
+	if m.JobsDropped.Get() != 1 || m.JobsCompleted.Get() != 1 {
+		t.Fatalf("dropped %d completed %d, want 1 1", m.JobsDropped.Get(), m.JobsCompleted.Get())
+	}
+
+	// A task that did not wait long runs normally.
+	if r := receive(t, submit(p, funcTask(func() {}))); r.err != nil {
+		t.Fatalf("prompt task: %v", r.err)
+	}
+}
+
+func TestStopDrainsQueuedTasks(t *testing.T) {
+	p, m := newPool(t, Config{Workers: 1, QueueSize: 8})
+	gate := make(chan struct{})
+	tasks := make([]*gateTask, 4)
+	results := make([]<-chan result, len(tasks))
+	for i := range tasks {
+		tasks[i] = &gateTask{gate: gate}
+		results[i] = submit(p, tasks[i])
+	}
+	waitFor(t, "one running and three queued", func() bool { return p.Running() == 1 && p.Queued() == 3 })
+
+	stopped := make(chan struct{})
+	go func() { p.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while tasks were still queued")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	for i, ch := range results {
+		if r := receive(t, ch); r.err != nil || !tasks[i].ran.Load() {
+			t.Fatalf("task %d: err %v ran %v; Stop must let queued tasks finish", i, r.err, tasks[i].ran.Load())
+		}
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return after the queue drained")
+	}
+	if _, err := p.Do(funcTask(func() {})); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Do after Stop returned %v, want ErrStopped", err)
+	}
+	if m.JobsCompleted.Get() != 4 {
+		t.Fatalf("completed %d, want 4", m.JobsCompleted.Get())
+	}
+}
+
+func TestAbortDropsQueuedTasks(t *testing.T) {
+	p, m := newPool(t, Config{Workers: 1, QueueSize: 8})
+	defer p.Stop()
+	gate := make(chan struct{})
+	running := &gateTask{gate: gate}
+	r1 := submit(p, running)
+	waitFor(t, "task running", func() bool { return p.Running() == 1 })
+	queued := &gateTask{gate: gate}
+	r2 := submit(p, queued)
+	waitFor(t, "task queued", func() bool { return p.Queued() == 1 })
+
+	p.Abort()
+	close(gate)
+	if r := receive(t, r1); r.err != nil || !running.ran.Load() {
+		t.Fatalf("running task: err %v ran %v; Abort must let it finish", r.err, running.ran.Load())
+	}
+	if r := receive(t, r2); !errors.Is(r.err, ErrStopped) || queued.ran.Load() {
+		t.Fatalf("queued task: err %v ran %v, want ErrStopped and not run", r.err, queued.ran.Load())
+	}
+	if m.JobsDropped.Get() != 1 {
+		t.Fatalf("dropped %d, want 1", m.JobsDropped.Get())
+	}
+}
+
+func TestPanickingTaskIsAnswered(t *testing.T) {
+	for name, r := range map[string]func(*metrics.Metrics) Runner{
+		"pool": func(m *metrics.Metrics) Runner {
+			p, err := NewPool(Config{Workers: 1, QueueSize: 1}, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Stop)
+			return p
+		},
+		"inline": func(m *metrics.Metrics) Runner { return NewInline(m) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			runner := r(metrics.New())
+			_, err := runner.Do(funcTask(func() { panic("boom") }))
+			if !errors.Is(err, ErrTaskPanicked) {
+				t.Fatalf("Do of a panicking task returned %v, want ErrTaskPanicked", err)
+			}
+			if _, err := runner.Do(funcTask(func() {})); err != nil {
+				t.Fatalf("runner broken after a panic: %v", err)
+			}
+		})
+	}
+}
+
+func TestCountersBalanceUnderConcurrency(t *testing.T) {
+	p, m := newPool(t, Config{Workers: 2, QueueSize: 2})
+	var wg sync.WaitGroup
+	var ok, full atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				_, err := p.Do(funcTask(func() { time.Sleep(10 * time.Microsecond) }))
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ErrQueueFull):
+					full.Add(1)
+				default:
+					t.Errorf("unexpected error %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.Stop()
+	if ok.Load()+full.Load() != 1600 {
+		t.Fatalf("%d ok + %d full != 1600", ok.Load(), full.Load())
+	}
+	if m.JobsSubmitted.Get() != 1600 || m.JobsCompleted.Get() != uint64(ok.Load()) || m.JobsRejected.Get() != uint64(full.Load()) {
+		t.Fatalf("submitted %d completed %d rejected %d; callers saw %d ok %d full",
+			m.JobsSubmitted.Get(), m.JobsCompleted.Get(), m.JobsRejected.Get(), ok.Load(), full.Load())
+	}
+	if m.JobsQueued.Get() != 0 || m.JobsRunning.Get() != 0 {
+		t.Fatalf("gauges after drain: queued %v running %v", m.JobsQueued.Get(), m.JobsRunning.Get())
+	}
+}
+
+func TestInlineRunsOnCaller(t *testing.T) {
+	m := metrics.New()
+	in := NewInline(m)
+	var ran bool
+	tm, err := in.Do(funcTask(func() { ran = true })) // no race: same goroutine
+	if err != nil || !ran || tm.Finished.Before(tm.Started) {
+		t.Fatalf("inline Do: err %v ran %v timing %+v", err, ran, tm)
+	}
+	if in.Saturated() || m.JobsCompleted.Get() != 1 {
+		t.Fatalf("saturated %v completed %d", in.Saturated(), m.JobsCompleted.Get())
+	}
+}
+
+func TestNewPoolValidates(t *testing.T) {
+	for _, cfg := range []Config{{Workers: 0}, {Workers: 1, QueueSize: -1}} {
+		if _, err := NewPool(cfg, metrics.New()); err == nil {
+			t.Errorf("NewPool(%+v) succeeded, want an error", cfg)
+		}
+	}
+}
+
+// BenchmarkHandOff measures submit-and-wait on an empty task: the cost the
+// pool adds to every /data request in offload mode.
+func BenchmarkHandOff(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		runner func(*metrics.Metrics) (Runner, func())
+	}{
+		{"inline", func(m *metrics.Metrics) (Runner, func()) { return NewInline(m), func() {} }},
+		{"pool", func(m *metrics.Metrics) (Runner, func()) {
+			p, err := NewPool(Config{Workers: 2, QueueSize: 64}, m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p, p.Stop
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r, stop := c.runner(metrics.New())
+			defer stop()
+			task := funcTask(func() {})
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Do(task); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
