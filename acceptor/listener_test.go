@@ -68,7 +68,9 @@ func (l *scriptedListener) Close() error {
 	return nil
 }
 
-func (l *scriptedListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080} }
+func (l *scriptedListener) Addr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+}
 
 // acceptErr builds the error the net package returns for a failed accept.
 func acceptErr(errno syscall.Errno) acceptResult {
