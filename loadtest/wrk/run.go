@@ -1,0 +1,157 @@
+package wrk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNotInstalled is returned by Run when no wrk executable is on PATH. Its
+// message is a single line telling how to install wrk.
+var ErrNotInstalled = errors.New(`wrk not found in PATH: install it with "apt-get install -y wrk" (Debian/Ubuntu)`)
+
+// Options are the wrk command-line settings Run supports.
+type Options struct {
+	// Threads is wrk's -t; at least 1.
+	Threads int
+	// Connections is wrk's -c. wrk requires it to be >= Threads and gives
+	// each thread Connections/Threads connections, dropping the remainder,
+	// so it must also be a multiple of Threads.
+	Connections int
+	// Duration is wrk's -d. wrk only accepts whole seconds.
+	Duration time.Duration
+	// Close adds the header "Connection: close", so that every request
+	// uses a new connection.
+	Close bool
+	// Latency adds --latency, which prints the latency distribution.
+	Latency bool
+	// Timeout is wrk's --timeout in whole seconds; zero keeps wrk's
+	// default of 2s. Responses slower than this are counted as timeout
+	// errors and left out of the latency statistics, so set it above the
+	// slowest latency you expect or the percentiles will be too low.
+	Timeout time.Duration
+	// Headers are extra request headers as "Name: value". wrk silently
+	// drops a header unless its colon is followed by a space.
+	Headers []string
+	// URL is the http:// or https:// target.
+	URL string
+}
+
+// Validate reports the first option wrk would reject or silently
+// misinterpret, with the fix.
+func (o Options) Validate() error {
+	if o.Threads < 1 {
+		return fmt.Errorf("wrk options: threads is %d, want at least 1", o.Threads)
+	}
+	if o.Connections < o.Threads {
+		return fmt.Errorf("wrk options: connections (%d) must be >= threads (%d): lower Threads or raise Connections", o.Connections, o.Threads)
+	}
+	if o.Connections%o.Threads != 0 {
+		return fmt.Errorf("wrk options: connections (%d) must be a multiple of threads (%d): wrk opens connections/threads per thread and would silently use only %d",
+			o.Connections, o.Threads, o.Connections/o.Threads*o.Threads)
+	}
+	if o.Duration < time.Second || o.Duration%time.Second != 0 {
+		return fmt.Errorf("wrk options: duration %v must be a whole number of seconds >= 1s (wrk's -d has no sub-second unit)", o.Duration)
+	}
+	if o.Timeout < 0 || o.Timeout%time.Second != 0 {
+		return fmt.Errorf("wrk options: timeout %v must be zero (wrk's default, 2s) or a whole number of seconds", o.Timeout)
+	}
+	for _, h := range o.Headers {
+		name, _, ok := strings.Cut(h, ": ")
+		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t:") {
+			return fmt.Errorf("wrk options: header %q must look like \"Name: value\" (wrk drops headers without \": \")", h)
+		}
+		if strings.ContainsAny(h, "\r\n") {
+			return fmt.Errorf("wrk options: header %q must not contain line breaks", h)
+		}
+		if o.Close && strings.EqualFold(name, "Connection") {
+			return fmt.Errorf("wrk options: header %q conflicts with Close, which sends \"Connection: close\"; set one of them", h)
+		}
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return fmt.Errorf("wrk options: URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("wrk options: URL %q must be absolute with scheme http or https, e.g. http://127.0.0.1:8080/data", o.URL)
+	}
+	return nil
+}
+
+// Args returns the wrk command-line arguments for o, after validating it.
+func (o Options) Args() ([]string, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	args := []string{
+		"-t", strconv.Itoa(o.Threads),
+		"-c", strconv.Itoa(o.Connections),
+		"-d", strconv.FormatInt(int64(o.Duration/time.Second), 10) + "s",
+	}
+	if o.Timeout > 0 {
+		args = append(args, "--timeout", strconv.FormatInt(int64(o.Timeout/time.Second), 10)+"s")
+	}
+	if o.Latency {
+		args = append(args, "--latency")
+	}
+	if o.Close {
+		args = append(args, "-H", "Connection: close")
+	}
+	for _, h := range o.Headers {
+		args = append(args, "-H", h)
+	}
+	// The URL goes last: wrk takes the first non-option argument as URL.
+	return append(args, o.URL), nil
+}
+
+// Run executes wrk with opts, waits for it to finish and parses its output.
+// It returns wrk's standard output even when parsing fails, so callers can
+// keep it for the record. Cancelling ctx kills wrk; the returned error then
+// wraps ctx.Err().
+func Run(ctx context.Context, opts Options) (Result, string, error) {
+	args, err := opts.Args()
+	if err != nil {
+		return Result{}, "", err
+	}
+	path, err := exec.LookPath("wrk")
+	if errors.Is(err, exec.ErrNotFound) {
+		return Result{}, "", ErrNotInstalled
+	}
+	if err != nil {
+		return Result{}, "", fmt.Errorf("looking up wrk in PATH: %w", err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A child that inherited wrk's pipes must not hold Run past a kill.
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	out := stdout.String()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return Result{}, out, fmt.Errorf("wrk against %s stopped: %w", opts.URL, ctxErr)
+	}
+	if err != nil {
+		msg := strings.ReplaceAll(strings.TrimSpace(stderr.String()), "\n", "; ")
+		if msg == "" {
+			// wrk prints its usage text on stdout when it rejects arguments.
+			msg = firstLine(out)
+		}
+		return Result{}, out, fmt.Errorf("running wrk %s: %w: %s", strings.Join(args, " "), err, msg)
+	}
+	res, err := Parse(out)
+	if err != nil {
+		return Result{}, out, fmt.Errorf("parsing output of wrk %s: %w", strings.Join(args, " "), err)
+	}
+	return res, out, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
