@@ -1,0 +1,278 @@
+// Package chart draws the experiment charts of the offload kit with
+// gonum.org/v1/plot: a pool-size sweep (throughput and p99 latency) and
+// timelines of rates and queue depth. The file extension of the output path
+// picks the format: .png (rendered at 144 dpi), .svg, or any other format
+// gonum plot can save (.pdf, .eps, .jpg, .jpeg, .tif, .tiff, .tex).
+//
+// Every chart is a stack of panels sharing the x axis, with the legend in a
+// column to the right of the panels so that it never covers data.
+package chart
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	xfont "golang.org/x/image/font"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// Figure geometry and type sizes, in points (1/72 inch). The figure's
+// dimensions are whole points so that the 144 dpi PNG has whole pixel
+// dimensions.
+const (
+	figureWidth   vg.Length = 648 // 9 in
+	titleHeight   vg.Length = 40
+	outerPad      vg.Length = 10
+	legendGap     vg.Length = 14
+	titleFontSize vg.Length = 16
+	panelFontSize vg.Length = 13
+	labelFontSize vg.Length = 12
+	tickFontSize  vg.Length = 11
+	legendFontSz  vg.Length = 12
+	lineWidth     vg.Length = 2
+	markerRadius  vg.Length = 3.5
+	thumbWidth    vg.Length = 34
+)
+
+// pngDPI is the PNG resolution: 2 pixels per point, sharp on high-density
+// screens and when zoomed.
+const pngDPI = 144
+
+// legendWrap is the longest legend line, in bytes, before a label wraps.
+const legendWrap = 22
+
+// markerMaxPts is the most points a line may have and still get markers;
+// beyond it markers merge into a thick smear that hides the line.
+const markerMaxPts = 40
+
+// panel is one plot of a figure and the legend drawn beside it.
+type panel struct {
+	plot   *plot.Plot
+	legend *plot.Legend // nil for no legend beside this panel
+}
+
+// seriesStyle returns the line and marker style of the i-th series. Colours
+// are the Okabe-Ito colour-blind-safe palette; dashes and marker shapes
+// also differ, so series stay distinct in grey-scale print.
+func seriesStyle(i int) (draw.LineStyle, draw.GlyphStyle) {
+	colours := []color.RGBA{
+		{0x00, 0x72, 0xB2, 0xFF}, // blue
+		{0xD5, 0x5E, 0x00, 0xFF}, // vermillion
+		{0x00, 0x9E, 0x73, 0xFF}, // bluish green
+		{0xCC, 0x79, 0xA7, 0xFF}, // reddish purple
+		{0xE6, 0x9F, 0x00, 0xFF}, // orange
+		{0x56, 0xB4, 0xE9, 0xFF}, // sky blue
+		{0x00, 0x00, 0x00, 0xFF}, // black
+	}
+	dashes := [][]vg.Length{nil, {7, 3}, {2, 2.5}, {8, 3, 2, 3}}
+	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.BoxGlyph{}, draw.RingGlyph{}, draw.PyramidGlyph{}, draw.CrossGlyph{}}
+	c := colours[i%len(colours)]
+	line := draw.LineStyle{Color: c, Width: lineWidth, Dashes: dashes[i%len(dashes)]}
+	glyph := draw.GlyphStyle{Color: c, Radius: markerRadius, Shape: shapes[i%len(shapes)]}
+	return line, glyph
+}
+
+func sans(size vg.Length, bold bool) font.Font {
+	f := font.Font{Typeface: "Liberation", Variant: "Sans", Size: size}
+	if bold {
+		f.Weight = xfont.WeightBold
+	}
+	return f
+}
+
+// newPlot returns a plot with the package's fonts, axis labels and a light
+// grid behind the data.
+func newPlot(title, xLabel, yLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font = sans(panelFontSize, true)
+	p.Title.Padding = 6
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = sans(labelFontSize, false)
+		a.Tick.Label.Font = sans(tickFontSize, false)
+		a.Label.Padding = 4
+		a.Tick.Marker = niceTicks{want: 6}
+	}
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = color.Gray{Y: 0xDD}
+	grid.Horizontal.Color = color.Gray{Y: 0xDD}
+	grid.Vertical.Width, grid.Horizontal.Width = 0.75, 0.75
+	p.Add(grid)
+	return p
+}
+
+func newLegend() *plot.Legend {
+	l := plot.NewLegend()
+	l.TextStyle.Font = sans(legendFontSz, false)
+	l.Top, l.Left = true, true
+	l.ThumbnailWidth = thumbWidth
+	l.Padding = 5
+	return &l
+}
+
+// addLine adds one series to p, with markers when it has few enough points
+// for them to be seen individually, and its entry to legend.
+func addLine(p *plot.Plot, legend *plot.Legend, label string, style int, xys plotter.XYs) error {
+	ls, gs := seriesStyle(style)
+	line, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("series %q: %w", label, err)
+	}
+	line.LineStyle = ls
+	p.Add(line)
+	thumbs := []plot.Thumbnailer{line}
+	if len(xys) <= markerMaxPts {
+		sc, err := plotter.NewScatter(xys)
+		if err != nil {
+			return fmt.Errorf("series %q: %w", label, err)
+		}
+		sc.GlyphStyle = gs
+		p.Add(sc)
+		thumbs = append(thumbs, sc)
+	}
+	if legend != nil {
+		legend.Add(wrapLabel(label, legendWrap), thumbs...)
+	}
+	return nil
+}
+
+// wrapLabel breaks s at spaces into lines of at most width bytes where it
+// can, so that one long series name cannot squeeze the panels into a
+// fraction of the figure's width.
+func wrapLabel(s string, width int) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), "\n")
+}
+
+// newCanvas returns a canvas for the format named by path's extension.
+func newCanvas(path string, w, h vg.Length) (vg.CanvasWriterTo, error) {
+	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
+	if ext == "" {
+		return nil, fmt.Errorf("chart %s: no file extension to choose the format from (use .png or .svg)", path)
+	}
+	if ext == "png" {
+		// plot's own png canvas is 96 dpi, which makes small text blurry.
+		return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI))}, nil
+	}
+	if ext == "svg" {
+		// Without embedded fonts a viewer lacking Liberation Sans falls
+		// back to another font, and labels no longer fit their boxes.
+		return vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true)), nil
+	}
+	c, err := draw.NewFormattedCanvas(w, h, ext)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: file extension .%s: %w (use .png or .svg)", path, ext, err)
+	}
+	return c, nil
+}
+
+// render lays out the panels top to bottom under the figure title, each
+// panel's legend in a column on the right, and writes the figure to path.
+func render(path, title string, panelHeight vg.Length, panels []panel) (err error) {
+	height := titleHeight + vg.Length(len(panels))*panelHeight + outerPad
+	c, err := newCanvas(path, figureWidth, height)
+	if err != nil {
+		return err
+	}
+	dc := draw.New(c)
+
+	titleStyle := plot.New().Title.TextStyle
+	titleStyle.Font = sans(titleFontSize, true)
+	titleStyle.YAlign = draw.YCenter
+	dc.FillText(titleStyle, vg.Point{X: figureWidth / 2, Y: height - titleHeight/2}, title)
+
+	var legendWidth vg.Length
+	for _, pn := range panels {
+		if pn.legend != nil {
+			r := pn.legend.Rectangle(draw.Canvas{})
+			legendWidth = max(legendWidth, r.Max.X-r.Min.X)
+		}
+	}
+	if legendWidth > 0 {
+		legendWidth += legendGap
+	}
+	body := draw.Crop(dc, outerPad, -outerPad-legendWidth, outerPad, -titleHeight)
+	plots := make([][]*plot.Plot, len(panels))
+	for i, pn := range panels {
+		plots[i] = []*plot.Plot{pn.plot}
+	}
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: 18}
+	canvases := plot.Align(plots, tiles, body)
+	for i, pn := range panels {
+		pn.plot.Draw(canvases[i][0])
+		if pn.legend == nil {
+			continue
+		}
+		// Start the legend level with the top of the panel's data area,
+		// below its title.
+		data := pn.plot.DataCanvas(canvases[i][0])
+		lc := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: figureWidth - outerPad - legendWidth + legendGap, Y: data.Min.Y},
+			Max: vg.Point{X: figureWidth - outerPad, Y: data.Max.Y},
+		}}
+		pn.legend.Draw(lc)
+	}
+
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("chart: closing %s: %w", path, cerr)
+		}
+		if err != nil {
+			// A half-written chart would look valid to a directory listing.
+			_ = os.Remove(path)
+		}
+	}()
+	if _, err := c.WriteTo(f); err != nil {
+		return fmt.Errorf("chart: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// setValueRange starts the y axis at zero when all values are non-negative,
+// since rates, latencies and depths start at zero and a floating baseline
+// exaggerates small differences, and leaves headroom so that the highest
+// marker does not sit on the panel's top edge.
+func setValueRange(a *plot.Axis, lo, hi float64) {
+	if lo >= 0 {
+		lo = 0
+	}
+	span := hi - lo
+	if span <= 0 {
+		span = math.Max(math.Abs(hi), 1)
+	}
+	a.Min, a.Max = lo, hi+0.08*span
+}
+
+func checkFinite(what string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("%s is %v, want a finite number", what, v)
+	}
+	return nil
+}
