@@ -1,0 +1,227 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The load generator speaks HTTP/1.1 with fasthttp's Request and Response
+// codecs over connections it dials and owns itself, rather than through
+// fasthttp.HostClient, for three reasons found in HostClient v1.78.0:
+//
+//   - HostClient starts an idle-connection cleaner goroutine that sleeps for
+//     up to MaxIdleConnDuration and cannot be stopped, and its default dialer
+//     starts a DNS cache goroutine that never exits, so Run could not promise
+//     that every goroutine it started has ended when it returns;
+//   - its pool shares connections between callers, so "N workers, each with
+//     its own connection" and "a new connection per request" could only be
+//     hoped for, not guaranteed and counted;
+//   - it retries idempotent requests on a reused connection that the server
+//     closed, which would hide exactly the resets this tool must report.
+//
+// Owning the net.Conn also makes per-request deadlines exact and lets a
+// cancelled run interrupt blocked reads by closing the connections.
+
+const (
+	// maxIdle is how long a keep-alive connection may sit unused before it
+	// is redialled instead of reused: a server that closes idle connections
+	// (most do after some seconds) would otherwise show up as resets that
+	// have nothing to do with load. It matches fasthttp's
+	// DefaultMaxIdleConnDuration.
+	maxIdle = 10 * time.Second
+
+	// maxBodySize caps a response body so that a misbehaving target cannot
+	// exhaust memory; larger bodies count as "other" errors.
+	maxBodySize = 64 << 20
+
+	// readBufferSize bounds the response header block; fasthttp cannot
+	// parse headers larger than its read buffer.
+	readBufferSize = 16 << 10
+)
+
+// transport dials connections to one address and tracks the open ones, so a
+// cancelled run can close them all and unblock the goroutines using them.
+type transport struct {
+	addr   string
+	close  bool // one request per connection
+	opened atomic.Int64
+
+	mu      sync.Mutex
+	live    map[net.Conn]struct{}
+	aborted bool
+}
+
+func newTransport(addr string, closeEach bool) *transport {
+	return &transport{addr: addr, close: closeEach, live: make(map[net.Conn]struct{})}
+}
+
+// conn is one HTTP/1.1 connection, used by a single goroutine at a time.
+type conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+}
+
+// dialError marks a failure to establish the connection, as opposed to one
+// on an established connection.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+var errAborted = errors.New("run cancelled")
+
+// roundTrip sends req on c, dialling first if c has no usable connection,
+// and reads the response into resp. The whole exchange, dial included, must
+// finish by deadline.
+func (t *transport) roundTrip(ctx context.Context, c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	if c.nc != nil && time.Since(c.lastUsed) > maxIdle {
+		t.drop(c)
+	}
+	if c.nc == nil {
+		if err := t.dial(ctx, c, deadline); err != nil {
+			return &dialError{err}
+		}
+	}
+	err := c.nc.SetDeadline(deadline)
+	if err == nil {
+		err = req.Write(c.bw)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err == nil {
+		err = resp.ReadLimitBody(c.br, maxBodySize)
+	}
+	// After an error the connection's framing is unknown, so it is never
+	// reused.
+	if err != nil || t.close || resp.ConnectionClose() {
+		t.drop(c)
+	} else {
+		c.lastUsed = time.Now()
+	}
+	return err
+}
+
+func (t *transport) dial(ctx context.Context, c *conn, deadline time.Time) error {
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	aborted := t.aborted
+	if !aborted {
+		t.live[nc] = struct{}{}
+	}
+	t.mu.Unlock()
+	if aborted {
+		nc.Close()
+		return errAborted
+	}
+	t.opened.Add(1)
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(nc, readBufferSize)
+		c.bw = bufio.NewWriter(nc)
+	} else {
+		c.br.Reset(nc)
+		c.bw.Reset(nc)
+	}
+	c.nc = nc
+	return nil
+}
+
+// drop closes c's connection, if any.
+func (t *transport) drop(c *conn) {
+	if c.nc == nil {
+		return
+	}
+	t.mu.Lock()
+	delete(t.live, c.nc)
+	t.mu.Unlock()
+	c.nc.Close()
+	c.nc = nil
+}
+
+// abort closes every open connection and makes later dials fail, which
+// unblocks any goroutine waiting in roundTrip.
+func (t *transport) abort() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.aborted = true
+	for nc := range t.live {
+		nc.Close()
+	}
+	clear(t.live)
+}
+
+// failure is the bucket a failed request is counted in.
+type failure int
+
+const (
+	failTimeout failure = iota
+	failConnect
+	failReset
+	failOther
+	numFailures
+)
+
+// classify sorts a roundTrip error into its bucket. A dial that times out is
+// a connect failure: no connection means the server never saw the request.
+func classify(err error, deadline time.Time) failure {
+	var de *dialError
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &de):
+		return failConnect
+	case errors.As(err, &te) && te.Timeout(), !time.Now().Before(deadline):
+		// The clock check catches timeouts that fasthttp reports without
+		// keeping the net.Error, e.g. inside a chunked body.
+		return failTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ECONNABORTED), truncatedChunk(err):
+		// fasthttp reports any error before the first response byte,
+		// a reset included, as io.EOF.
+		return failReset
+	default:
+		return failOther
+	}
+}
+
+// truncatedChunk reports a chunked body cut short by the server closing the
+// connection. fasthttp.ErrBrokenChunk does not unwrap its cause, so its text
+// is all there is to go on.
+func truncatedChunk(err error) bool {
+	var bc fasthttp.ErrBrokenChunk
+	return errors.As(err, &bc) && strings.Contains(bc.Error(), io.ErrUnexpectedEOF.Error())
+}
+
+// newRequest builds the GET request every worker sends a copy of.
+func newRequest(rawURL string, header map[string]string, closeEach bool) *fasthttp.Request {
+	req := new(fasthttp.Request)
+	req.SetRequestURI(rawURL)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.Header.SetUserAgent("offload-loadtest")
+	for k, v := range header {
+		req.Header.Set(k, v)
+		if strings.EqualFold(k, "Host") {
+			req.UseHostHeader = true
+		}
+	}
+	if closeEach {
+		req.SetConnectionClose()
+	}
+	return req
+}

@@ -1,0 +1,214 @@
+package loadtest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxInflight    = 1000
+	DefaultScrapeInterval = time.Second
+)
+
+// maxScrapeTimeout keeps a slow /metrics endpoint from delaying the series
+// by more than a couple of seconds, whatever the interval.
+const maxScrapeTimeout = 2 * time.Second
+
+// DefaultScrapeMetrics returns the offload metrics scraped when
+// Config.ScrapeMetrics is empty. It returns a new slice on every call.
+func DefaultScrapeMetrics() []string {
+	return []string{
+		"offload_connections_accepted_total",
+		"offload_connections_closed_total",
+		"offload_jobs_submitted_total",
+		"offload_jobs_completed_total",
+		"offload_jobs_rejected_total",
+		"offload_jobs_dropped_total",
+		"offload_jobs_queued",
+		"offload_jobs_running",
+		"offload_connections_active",
+	}
+}
+
+// Config describes one load test. The zero value of an optional field selects
+// its default.
+type Config struct {
+	// URL is the target, e.g. "http://127.0.0.1:8080/data". Every request
+	// is a GET. Only plain http is supported.
+	URL string
+
+	// Header holds extra request headers, e.g. {"X-Work-Ms": "5"}.
+	Header map[string]string
+
+	// Connections selects the closed-loop model: that many workers, each
+	// with its own connection, each sending its next request as soon as the
+	// previous one is answered (wrk's model). Leave it 0 for an open loop.
+	Connections int
+
+	// Rates selects the open-loop model: requests are sent on a fixed
+	// schedule whatever the server does, at Rates[0] requests per second.
+	// With several rates, Duration is split into equal steps, one per rate;
+	// the warmup runs at Rates[0]. Latency then counts from the scheduled
+	// send time, so time spent queued behind a stalled server is measured
+	// (no coordinated omission).
+	Rates []float64
+
+	// MaxInflight caps the open loop's concurrent requests (and so its
+	// connections). A send due while MaxInflight requests are outstanding
+	// is not made and is counted in Outcomes.Missed. Default
+	// DefaultMaxInflight.
+	MaxInflight int
+
+	// Close sends "Connection: close" and opens a new TCP connection for
+	// every request, as in the original experiment. The default is
+	// keep-alive.
+	Close bool
+
+	// Duration is how long requests are measured, after Warmup.
+	Duration time.Duration
+
+	// Warmup is run before Duration; requests that finish during it are not
+	// recorded.
+	Warmup time.Duration
+
+	// Timeout bounds each request from the moment it is actually sent,
+	// connect included. Default DefaultTimeout.
+	Timeout time.Duration
+
+	// Progress, if set, receives one status line per second, each starting
+	// with '\r' to overwrite the last. The caller decides whether it is a
+	// terminal.
+	Progress io.Writer
+
+	// ScrapeURL, if set, is the server's Prometheus endpoint (e.g.
+	// "http://127.0.0.1:8080/metrics"), scraped every ScrapeInterval during
+	// the run into Result.Scrape.
+	ScrapeURL string
+
+	// ScrapeInterval is the time between scrapes. Default
+	// DefaultScrapeInterval.
+	ScrapeInterval time.Duration
+
+	// ScrapeMetrics names the series to keep; see Scrape for how names and
+	// label sets select series. Default DefaultScrapeMetrics().
+	ScrapeMetrics []string
+}
+
+// open reports whether c describes an open-loop run.
+func (c *Config) open() bool { return len(c.Rates) > 0 }
+
+// settings is a validated Config with defaults applied, plus what validation
+// derived from it.
+type settings struct {
+	Config
+	addr       string   // host:port of URL
+	scrapeAddr string   // host:port of ScrapeURL
+	selectors  []string // ScrapeMetrics in canonical form
+}
+
+// validate checks c and fills in defaults. Its errors say what to change.
+func (c Config) validate() (*settings, error) {
+	s := &settings{Config: c}
+	var err error
+	if s.addr, err = httpAddr("url", c.URL); err != nil {
+		return nil, err
+	}
+	for k := range c.Header {
+		if k == "" {
+			return nil, errors.New("header: empty header name")
+		}
+	}
+	if c.Duration <= 0 {
+		return nil, fmt.Errorf("duration must be > 0 (got %v)", c.Duration)
+	}
+	if c.Warmup < 0 {
+		return nil, fmt.Errorf("warmup must be >= 0 (got %v)", c.Warmup)
+	}
+	if c.Timeout < 0 {
+		return nil, fmt.Errorf("timeout must be > 0, or 0 for the default %v (got %v)", DefaultTimeout, c.Timeout)
+	}
+	if c.Timeout == 0 {
+		s.Timeout = DefaultTimeout
+	}
+
+	switch {
+	case c.Connections != 0 && c.open():
+		return nil, errors.New("set either connections (closed loop) or rates (open loop), not both")
+	case c.open():
+		for i, r := range c.Rates {
+			if !(r > 0) || math.IsInf(r, 1) {
+				return nil, fmt.Errorf("rate must be > 0 req/s (rates[%d] = %v)", i, r)
+			}
+		}
+		if c.Duration/time.Duration(len(c.Rates)) <= 0 {
+			return nil, fmt.Errorf("duration %v is too short for %d rate steps", c.Duration, len(c.Rates))
+		}
+		if c.MaxInflight < 0 {
+			return nil, fmt.Errorf("max inflight must be > 0, or 0 for the default %d (got %d)", DefaultMaxInflight, c.MaxInflight)
+		}
+		if c.MaxInflight == 0 {
+			s.MaxInflight = DefaultMaxInflight
+		}
+	default:
+		if c.Connections <= 0 {
+			return nil, fmt.Errorf("connections must be > 0 for a closed loop, or set rates for an open loop (got %d)", c.Connections)
+		}
+		if c.MaxInflight != 0 {
+			return nil, errors.New("max inflight applies to the open loop only: set rates, or leave max inflight 0")
+		}
+	}
+
+	if c.ScrapeURL == "" {
+		return s, nil
+	}
+	if s.scrapeAddr, err = httpAddr("scrape url", c.ScrapeURL); err != nil {
+		return nil, err
+	}
+	if c.ScrapeInterval < 0 {
+		return nil, fmt.Errorf("scrape interval must be > 0, or 0 for the default %v (got %v)", DefaultScrapeInterval, c.ScrapeInterval)
+	}
+	if c.ScrapeInterval == 0 {
+		s.ScrapeInterval = DefaultScrapeInterval
+	}
+	if len(c.ScrapeMetrics) == 0 {
+		s.ScrapeMetrics = DefaultScrapeMetrics()
+	}
+	for _, name := range s.ScrapeMetrics {
+		sel, err := canonicalSeries(name)
+		if err != nil {
+			return nil, fmt.Errorf("scrape metric %q: %w", name, err)
+		}
+		s.selectors = append(s.selectors, sel)
+	}
+	return s, nil
+}
+
+// httpAddr checks that raw is an absolute http URL and returns the address
+// to dial for it.
+func httpAddr(what, raw string) (string, error) {
+	if raw == "" {
+		return "", fmt.Errorf("%s is required, e.g. http://127.0.0.1:8080/data", what)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if u.Scheme != "http" {
+		return "", fmt.Errorf("%s %q: scheme must be http (https is not supported)", what, raw)
+	}
+	if u.Hostname() == "" {
+		return "", fmt.Errorf("%s %q: missing host", what, raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
+}

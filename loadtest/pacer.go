@@ -1,0 +1,75 @@
+package loadtest
+
+import "time"
+
+// pacer is the open-loop arrival schedule: consecutive spans of time, each
+// with a constant rate. The warmup is one span at the first rate; Duration is
+// split into equal steps, one per rate.
+//
+// Within span i, which starts at T_i and has rate r_i, arrivals are evenly
+// spaced, so the number of requests scheduled by time t is
+//
+//	H(t) = H_i + r_i·(t − T_i),   where H_i = Σ_{j<i} r_j·(T_{j+1} − T_j).
+//
+// Request n (counting from 0) is due when H reaches n. That happens in the
+// span with H_i ≤ n < H_{i+1}, at
+//
+//	t_n = T_i + (n − H_i) / r_i.
+//
+// Deriving t_n from n, instead of adding 1/r to the previous due time, keeps
+// rounding from accumulating over millions of requests, and a scheduler that
+// fell behind finds every overdue request already in the past and sends it at
+// once rather than quietly stretching the schedule.
+type pacer struct {
+	spans []span
+}
+
+type span struct {
+	start time.Duration // T_i
+	rate  float64       // r_i, requests per second
+	hits  float64       // H_i, requests scheduled before start
+}
+
+// newPacer lays out the schedule. rates must be non-empty and positive.
+func newPacer(warmup, duration time.Duration, rates []float64) pacer {
+	var p pacer
+	var at time.Duration
+	var hits float64
+	add := func(length time.Duration, rate float64) {
+		if length <= 0 {
+			return
+		}
+		p.spans = append(p.spans, span{start: at, rate: rate, hits: hits})
+		at += length
+		hits += rate * length.Seconds()
+	}
+	add(warmup, rates[0])
+	for i, rate := range rates {
+		// Step boundaries are computed from the start so that the last
+		// step ends exactly at warmup+duration despite integer division.
+		from := duration * time.Duration(i) / time.Duration(len(rates))
+		to := duration * time.Duration(i+1) / time.Duration(len(rates))
+		add(to-from, rate)
+	}
+	// A sentinel span holds the total, so "n is past the end" is the same
+	// comparison as "n is past span i".
+	p.spans = append(p.spans, span{start: at, hits: hits})
+	return p
+}
+
+// due returns when request n is scheduled, as an offset from the start of
+// the run, and false once n lies beyond the end of the schedule.
+func (p pacer) due(n int64) (time.Duration, bool) {
+	x := float64(n)
+	for i, s := range p.spans[:len(p.spans)-1] {
+		if x < p.spans[i+1].hits {
+			return s.start + time.Duration((x-s.hits)/s.rate*float64(time.Second)), true
+		}
+	}
+	return 0, false
+}
+
+// total returns how many requests the schedule holds.
+func (p pacer) total() float64 {
+	return p.spans[len(p.spans)-1].hits
+}

@@ -1,0 +1,225 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Mode is the load model of a run.
+type Mode string
+
+// The two load models.
+const (
+	Closed Mode = "closed" // Config.Connections workers, each waiting for its last answer
+	Open   Mode = "open"   // requests on a fixed schedule at Config.Rates
+)
+
+// Result is what a run measured. Its JSON form is the -json output; times
+// in it are seconds or, in Latency, milliseconds.
+type Result struct {
+	Mode        Mode      `json:"mode"`
+	URL         string    `json:"url"`
+	Connections int       `json:"connections,omitempty"`  // closed loop
+	Rates       []float64 `json:"rates,omitempty"`        // open loop, req/s per step
+	MaxInflight int       `json:"max_inflight,omitempty"` // open loop
+	Close       bool      `json:"close"`                  // a new connection per request
+
+	DurationSeconds float64 `json:"duration_s"`
+	WarmupSeconds   float64 `json:"warmup_s"`
+	TimeoutSeconds  float64 `json:"timeout_s"`
+
+	// ElapsedSeconds is the measured time: from the end of the warmup until
+	// the last request finished or the run was cancelled. It exceeds
+	// Duration by the time requests still in flight at the end took to
+	// finish.
+	ElapsedSeconds float64 `json:"elapsed_s"`
+
+	// Interrupted is set when the context ended the run early; the result
+	// then covers the time until then.
+	Interrupted bool `json:"interrupted"`
+
+	// Requests counts the requests that finished after the warmup: the
+	// answered ones and the failed ones.
+	Requests int64 `json:"requests"`
+	// Answered counts the requests that got a response, whatever its status.
+	Answered int64 `json:"answered"`
+
+	Throughput float64 `json:"throughput_rps"` // Answered per measured second
+	Goodput    float64 `json:"goodput_rps"`    // 2xx responses per measured second
+
+	Latency  Latency  `json:"latency_ms"`
+	Outcomes Outcomes `json:"outcomes"`
+
+	// ConnectionsOpened counts the TCP connections the run established,
+	// warmup included.
+	ConnectionsOpened int64 `json:"connections_opened"`
+
+	// Scrape holds the server's metrics over time, when Config.ScrapeURL
+	// was set.
+	Scrape *Scrape `json:"scrape,omitempty"`
+
+	// Histogram holds the latency of every answered request in
+	// microseconds, for percentiles that Latency does not carry.
+	Histogram *hdrhistogram.Histogram `json:"-"`
+}
+
+// Latency summarises answered requests' latencies, in milliseconds. In an
+// open loop a latency counts from the request's scheduled send time.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99_9"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// latencyOf summarises a histogram in microseconds.
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	ms := func(us int64) float64 { return float64(us) / 1e3 }
+	return Latency{
+		P50:  ms(h.ValueAtQuantile(50)),
+		P90:  ms(h.ValueAtQuantile(90)),
+		P99:  ms(h.ValueAtQuantile(99)),
+		P999: ms(h.ValueAtQuantile(99.9)),
+		Max:  ms(h.Max()),
+		Mean: h.Mean() / 1e3,
+	}
+}
+
+// Outcomes breaks down how requests ended.
+type Outcomes struct {
+	// Status counts responses by HTTP status code.
+	Status map[int]int64 `json:"status"`
+	// Timeouts counts requests with no complete response within
+	// Config.Timeout on an established connection.
+	Timeouts int64 `json:"timeouts"`
+	// Connect counts requests whose connection could not be established:
+	// refused, unreachable, or not accepted in time.
+	Connect int64 `json:"connect_errors"`
+	// Resets counts connections reset or closed by the server before a
+	// complete response.
+	Resets int64 `json:"resets"`
+	// Other counts any other failure, such as a malformed response;
+	// OtherSamples holds a few of their messages.
+	Other        int64    `json:"other_errors"`
+	OtherSamples []string `json:"other_samples,omitempty"`
+	// Missed counts open-loop sends that were due while MaxInflight
+	// requests were outstanding and so were never made.
+	Missed int64 `json:"missed"`
+}
+
+// Errors returns the number of requests that got no response.
+func (o *Outcomes) Errors() int64 {
+	return o.Timeouts + o.Connect + o.Resets + o.Other
+}
+
+// Scrape is the server's metrics over a run, one series per name in
+// Config.ScrapeMetrics. A name without labels selects the sum of all series
+// of that metric; a name with labels, e.g.
+// `offload_accept_errors_total{kind="resource"}`, selects that series only.
+// Counters (names ending in _total) are given as per-second rates between
+// consecutive scrapes, gauges as scraped.
+type Scrape struct {
+	URL             string  `json:"url"`
+	IntervalSeconds float64 `json:"interval_s"`
+	Scrapes         int     `json:"scrapes"`  // successful scrapes
+	Failures        int     `json:"failures"` // failed scrapes, which leave gaps
+	LastError       string  `json:"last_error,omitempty"`
+	// Series maps each selected name, in canonical form (labels sorted), to
+	// its points in time order. A metric the server never exposed has no
+	// entry.
+	Series map[string][]Point `json:"series"`
+}
+
+// Point is one value of a scraped series.
+type Point struct {
+	At    float64 `json:"t"` // seconds since the start of the run, warmup included
+	Value float64 `json:"v"`
+}
+
+// WriteText writes a human-readable summary of r to w.
+func (r *Result) WriteText(w io.Writer) error {
+	var b strings.Builder
+	keep := "keep-alive"
+	if r.Close {
+		keep = "a new connection per request"
+	}
+	switch r.Mode {
+	case Open:
+		rates := make([]string, len(r.Rates))
+		for i, x := range r.Rates {
+			rates[i] = fmt.Sprintf("%g", x)
+		}
+		steps := ""
+		if len(rates) > 1 {
+			steps = " in equal steps"
+		}
+		fmt.Fprintf(&b, "Open loop at %s req/s%s, at most %d in flight, %s\n", strings.Join(rates, ", "), steps, r.MaxInflight, keep)
+	default:
+		fmt.Fprintf(&b, "Closed loop with %d connections, %s\n", r.Connections, keep)
+	}
+	fmt.Fprintf(&b, "Target %s for %v after %v warmup, timeout %v\n", r.URL, seconds(r.DurationSeconds), seconds(r.WarmupSeconds), seconds(r.TimeoutSeconds))
+	if r.Interrupted {
+		fmt.Fprintf(&b, "Interrupted: results cover the first %v only\n", seconds(r.ElapsedSeconds))
+	}
+	fmt.Fprintf(&b, "\nRequests    %d in %v: %d answered, %d failed\n", r.Requests, seconds(r.ElapsedSeconds), r.Answered, r.Outcomes.Errors())
+	fmt.Fprintf(&b, "Throughput  %.1f req/s answered, %.1f req/s 2xx\n", r.Throughput, r.Goodput)
+	l := r.Latency
+	fmt.Fprintf(&b, "Latency ms  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+
+	o := &r.Outcomes
+	status := []string{"none"}
+	if len(o.Status) > 0 {
+		status = status[:0]
+		for _, code := range slices.Sorted(maps.Keys(o.Status)) {
+			status = append(status, fmt.Sprintf("%d: %d", code, o.Status[code]))
+		}
+	}
+	fmt.Fprintf(&b, "Status      %s", strings.Join(status, "  "))
+	fmt.Fprintf(&b, "\nErrors      timeouts %d  connect %d  resets %d  other %d\n", o.Timeouts, o.Connect, o.Resets, o.Other)
+	for _, s := range o.OtherSamples {
+		fmt.Fprintf(&b, "            e.g. %s\n", s)
+	}
+	if r.Mode == Open {
+		fmt.Fprintf(&b, "Missed      %d sends not made: due while %d requests were in flight\n", o.Missed, r.MaxInflight)
+	}
+	fmt.Fprintf(&b, "Connections %d opened\n", r.ConnectionsOpened)
+
+	if s := r.Scrape; s != nil {
+		fmt.Fprintf(&b, "\nScraped %s every %v: %d ok, %d failed\n", s.URL, seconds(s.IntervalSeconds), s.Scrapes, s.Failures)
+		if s.LastError != "" {
+			fmt.Fprintf(&b, "  last error: %s\n", s.LastError)
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.Series)) {
+			pts := s.Series[name]
+			unit := ""
+			if isCounter(name) {
+				unit = "/s"
+			}
+			lo, hi, sum := pts[0].Value, pts[0].Value, 0.0
+			for _, p := range pts {
+				lo, hi, sum = min(lo, p.Value), max(hi, p.Value), sum+p.Value
+			}
+			fmt.Fprintf(&b, "  %-40s min %g%s  mean %.4g%s  max %g%s  (%d points)\n",
+				name, lo, unit, sum/float64(len(pts)), unit, hi, unit, len(pts))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// seconds turns a JSON-friendly number of seconds back into a printable
+// duration, rounded to what a person wants to read.
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}

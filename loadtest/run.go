@@ -1,0 +1,303 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Run performs the load test cfg describes and returns what it measured.
+//
+// It stops sending at Warmup+Duration and then waits for the requests in
+// flight, each bounded by Timeout, so that a server slow at the end is
+// measured too. If ctx is cancelled first, Run abandons the requests in
+// flight and returns the partial result with Interrupted set and a nil
+// error. The error is non-nil only for an invalid cfg. Every goroutine Run
+// starts has exited when it returns.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	s, err := cfg.validate()
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	return newRun(s).execute(ctx), nil
+}
+
+// run is the state of one Run call.
+type run struct {
+	s       *settings
+	target  *transport
+	req     *fasthttp.Request // copied by each worker
+	tallies []*tally
+
+	start        time.Time
+	measureStart time.Time // end of the warmup
+	end          time.Time // no request is sent from here on
+
+	missed atomic.Int64
+}
+
+func newRun(s *settings) *run {
+	workers := s.Connections
+	if s.open() {
+		workers = s.MaxInflight
+	}
+	// A few tallies per CPU keep recording from contending without
+	// costing a histogram per worker.
+	tallies := make([]*tally, min(workers, 4*runtime.GOMAXPROCS(0)))
+	for i := range tallies {
+		tallies[i] = newTally(s.Timeout)
+	}
+	return &run{
+		s:       s,
+		target:  newTransport(s.addr, s.Close),
+		req:     newRequest(s.URL, s.Header, s.Close),
+		tallies: tallies,
+	}
+}
+
+func (r *run) execute(ctx context.Context) *Result {
+	r.start = time.Now()
+	r.measureStart = r.start.Add(r.s.Warmup)
+	r.end = r.measureStart.Add(r.s.Duration)
+
+	var sc *scraper
+	if r.s.ScrapeURL != "" {
+		sc = newScraper(r.s, r.start)
+	}
+
+	done := make(chan struct{})
+	var helpers sync.WaitGroup
+	helpers.Go(func() {
+		select {
+		case <-ctx.Done():
+			// Closing the connections is the only way to unblock
+			// workers waiting for a response.
+			r.target.abort()
+			if sc != nil {
+				sc.t.abort()
+			}
+		case <-done:
+		}
+	})
+	if sc != nil {
+		helpers.Go(func() { sc.run(ctx, done) })
+	}
+	if r.s.Progress != nil {
+		helpers.Go(func() { r.progress(done) })
+	}
+
+	if r.s.open() {
+		r.openLoop(ctx)
+	} else {
+		r.closedLoop(ctx)
+	}
+	stopped := time.Now()
+	interrupted := ctx.Err() != nil
+	close(done)
+	helpers.Wait()
+	return r.result(stopped, interrupted, sc)
+}
+
+// closedLoop runs one worker per connection until the end of the run.
+func (r *run) closedLoop(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := range r.s.Connections {
+		w := r.newWorker(i)
+		wg.Go(func() {
+			defer w.close()
+			for ctx.Err() == nil {
+				now := time.Now()
+				if !now.Before(r.end) {
+					return
+				}
+				w.send(ctx, now)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// openLoop hands each scheduled send to an idle worker, starting workers as
+// needed up to MaxInflight, and counts a send as missed when all of them are
+// busy. Workers are never retired, so one that has a connection keeps it for
+// the next send.
+func (r *run) openLoop(ctx context.Context) {
+	sends := make(chan time.Time)
+	var wg sync.WaitGroup
+	defer func() {
+		close(sends)
+		wg.Wait()
+	}()
+	workers := 0
+	pace := newPacer(r.s.Warmup, r.s.Duration, r.s.Rates)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for n := int64(0); ; n++ {
+		due := r.end
+		offset, more := pace.due(n)
+		if more {
+			due = r.start.Add(offset)
+		}
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		if !more {
+			// Waited out the schedule's last interval, so the measured
+			// time is never shorter than Duration.
+			return
+		}
+
+		select {
+		case sends <- due:
+			continue
+		default:
+		}
+		if workers < r.s.MaxInflight {
+			w := r.newWorker(workers)
+			workers++
+			wg.Go(func() {
+				defer w.close()
+				for due := range sends {
+					if ctx.Err() == nil {
+						w.send(ctx, due)
+					}
+				}
+			})
+			// The new worker, or one that just finished, takes it.
+			sends <- due
+			continue
+		}
+		if !due.Before(r.measureStart) {
+			r.missed.Add(1)
+		}
+	}
+}
+
+// worker sends requests over its own connection, one at a time.
+type worker struct {
+	r    *run
+	t    *tally
+	c    conn
+	req  fasthttp.Request
+	resp fasthttp.Response
+}
+
+func (r *run) newWorker(i int) *worker {
+	w := &worker{r: r, t: r.tallies[i%len(r.tallies)]}
+	r.req.CopyTo(&w.req)
+	return w
+}
+
+// send makes one request and records its outcome. scheduled is when the
+// request was due, from which its latency counts.
+func (w *worker) send(ctx context.Context, scheduled time.Time) {
+	deadline := time.Now().Add(w.r.s.Timeout)
+	err := w.r.target.roundTrip(ctx, &w.c, &w.req, &w.resp, deadline)
+	now := time.Now()
+	record := !now.Before(w.r.measureStart)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Cut short by the caller: it says nothing about the server.
+			return
+		}
+		w.t.failed(classify(err, deadline), err, record)
+		return
+	}
+	w.t.answered(w.resp.StatusCode(), now.Sub(scheduled), record)
+}
+
+func (w *worker) close() {
+	w.r.target.drop(&w.c)
+}
+
+// progress writes a status line every second until done is closed.
+func (r *run) progress(done <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastFinished int64
+	lastAt := r.start
+	width := 0
+	for {
+		select {
+		case <-done:
+			if width > 0 {
+				fmt.Fprintln(r.s.Progress)
+			}
+			return
+		case now := <-tick.C:
+			hist, out, finished := merge(r.tallies, r.s.Timeout)
+			rate := float64(finished-lastFinished) / now.Sub(lastAt).Seconds()
+			lastFinished, lastAt = finished, now
+			line := fmt.Sprintf("%5.0fs  %7.0f req/s  p99 %7.2f ms  503s %d  errors %d",
+				now.Sub(r.start).Seconds(), rate, float64(hist.ValueAtQuantile(99))/1e3, out.Status[503], out.Errors())
+			if r.s.open() {
+				line += fmt.Sprintf("  missed %d", r.missed.Load())
+			}
+			if now.Before(r.measureStart) {
+				line += "  (warmup, not recorded)"
+			}
+			// Pad to cover the tail of a longer previous line.
+			pad := strings.Repeat(" ", max(width-len(line), 0))
+			width = len(line)
+			if _, err := fmt.Fprintf(r.s.Progress, "\r%s%s", line, pad); err != nil {
+				return // a broken progress writer must not break the run
+			}
+		}
+	}
+}
+
+func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
+	hist, out, _ := merge(r.tallies, r.s.Timeout)
+	out.Missed = r.missed.Load()
+	elapsed := max(stopped.Sub(r.measureStart), 0)
+
+	res := &Result{
+		Mode:              Closed,
+		URL:               r.s.URL,
+		Connections:       r.s.Connections,
+		Close:             r.s.Close,
+		DurationSeconds:   r.s.Duration.Seconds(),
+		WarmupSeconds:     r.s.Warmup.Seconds(),
+		TimeoutSeconds:    r.s.Timeout.Seconds(),
+		ElapsedSeconds:    elapsed.Seconds(),
+		Interrupted:       interrupted,
+		Latency:           latencyOf(hist),
+		Outcomes:          out,
+		ConnectionsOpened: r.target.opened.Load(),
+		Histogram:         hist,
+	}
+	if r.s.open() {
+		res.Mode = Open
+		res.Rates = append([]float64(nil), r.s.Rates...)
+		res.MaxInflight = r.s.MaxInflight
+	}
+	var ok int64
+	for code, n := range out.Status {
+		res.Answered += n
+		if code >= 200 && code < 300 {
+			ok += n
+		}
+	}
+	res.Requests = res.Answered + out.Errors()
+	if secs := elapsed.Seconds(); secs > 0 {
+		res.Throughput = float64(res.Answered) / secs
+		res.Goodput = float64(ok) / secs
+	}
+	if sc != nil {
+		res.Scrape = sc.result()
+	}
+	return res
+}

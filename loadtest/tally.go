@@ -1,0 +1,105 @@
+package loadtest
+
+import (
+	"sync"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// maxSamples is how many distinct "other" error messages a run keeps.
+const maxSamples = 5
+
+// tally accumulates the outcomes of the workers assigned to it. A run has a
+// few tallies rather than one, so that workers recording at the same moment
+// rarely wait on the same lock, and rather than one per worker, so that
+// thousands of open-loop workers do not each carry a ~140 KB histogram.
+type tally struct {
+	mu       sync.Mutex
+	hist     *hdrhistogram.Histogram // µs
+	status   map[int]int64
+	failures [numFailures]int64
+	samples  []string
+	finished int64 // every finished request, warmup included, for progress
+}
+
+// newHistogram returns an empty latency histogram in microseconds that can
+// hold any latency a request with the given timeout can have, and at least
+// a minute.
+func newHistogram(timeout time.Duration) *hdrhistogram.Histogram {
+	highest := max(time.Minute, 2*timeout)
+	return hdrhistogram.New(1, highest.Microseconds(), 3)
+}
+
+func newTally(timeout time.Duration) *tally {
+	return &tally{hist: newHistogram(timeout), status: make(map[int]int64)}
+}
+
+// answered records a response with the given status and latency.
+func (t *tally) answered(status int, latency time.Duration, record bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.finished++
+	if !record {
+		return
+	}
+	t.status[status]++
+	// Latency from a scheduled time can exceed the timeout by however late
+	// the scheduler was; such an extreme is kept at the histogram's ceiling
+	// rather than lost.
+	us := min(max(latency.Microseconds(), 0), t.hist.HighestTrackableValue())
+	_ = t.hist.RecordValue(us) // cannot fail: us is within range
+}
+
+// failed records a request that got no response.
+func (t *tally) failed(f failure, err error, record bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.finished++
+	if !record {
+		return
+	}
+	t.failures[f]++
+	if f == failOther && len(t.samples) < maxSamples {
+		t.samples = addSample(t.samples, err.Error())
+	}
+}
+
+// addSample appends msg to samples unless it is already there or samples is
+// full.
+func addSample(samples []string, msg string) []string {
+	if len(samples) >= maxSamples {
+		return samples
+	}
+	for _, s := range samples {
+		if s == msg {
+			return samples
+		}
+	}
+	return append(samples, msg)
+}
+
+// merge folds the tallies into one histogram and one Outcomes. It may run
+// while workers are still recording.
+func merge(tallies []*tally, timeout time.Duration) (*hdrhistogram.Histogram, Outcomes, int64) {
+	hist := newHistogram(timeout)
+	out := Outcomes{Status: make(map[int]int64)}
+	var finished int64
+	for _, t := range tallies {
+		t.mu.Lock()
+		hist.Merge(t.hist)
+		for code, n := range t.status {
+			out.Status[code] += n
+		}
+		out.Timeouts += t.failures[failTimeout]
+		out.Connect += t.failures[failConnect]
+		out.Resets += t.failures[failReset]
+		out.Other += t.failures[failOther]
+		for _, s := range t.samples {
+			out.OtherSamples = addSample(out.OtherSamples, s)
+		}
+		finished += t.finished
+		t.mu.Unlock()
+	}
+	return hist, out, finished
+}
