@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"offload/internal/ratelimit"
 	"offload/metrics"
 )
 
@@ -50,8 +51,8 @@ type Tracker struct {
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 
-	resourceWarn rateLimit
-	limitNotice  rateLimit
+	resourceWarn *ratelimit.Limiter
+	limitNotice  *ratelimit.Limiter
 
 	// sleep waits for d or until stop is closed, reporting whether it
 	// waited the full d. Tests replace it to observe pauses.
@@ -65,8 +66,8 @@ func NewTracker(cfg Config, log *slog.Logger, m *metrics.Metrics) *Tracker {
 		log:          log,
 		m:            m,
 		conns:        make(map[*conn]struct{}),
-		resourceWarn: rateLimit{every: cfg.Pause},
-		limitNotice:  rateLimit{every: 10 * time.Second},
+		resourceWarn: ratelimit.New(cfg.Pause),
+		limitNotice:  ratelimit.New(10 * time.Second),
 		sleep:        sleep,
 	}
 	if cfg.MaxConns > 0 {
@@ -119,7 +120,7 @@ func (t *Tracker) acquire(stop <-chan struct{}) error {
 	default:
 	}
 	t.m.AcceptLimitWaits.Inc()
-	if n := t.limitNotice.allow(time.Now()); n >= 0 {
+	if n, ok := t.limitNotice.Allow(time.Now()); ok {
 		t.log.Info("connection limit reached; new connections wait in the listen backlog until one closes",
 			"max_conns", t.cfg.MaxConns, "times_since_last_notice", n)
 	}
@@ -255,34 +256,12 @@ func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 // warnResource logs a resource shortage with a hint, at most once per pause
 // across all listeners, so a storm of failures logs one line per pause.
 func (t *Tracker) warnResource(err error) {
-	suppressed := t.resourceWarn.allow(time.Now())
-	if suppressed < 0 {
+	suppressed, ok := t.resourceWarn.Allow(time.Now())
+	if !ok {
 		return
 	}
 	t.log.Warn("accept failed: "+err.Error(),
 		"pause", t.cfg.Pause,
 		"suppressed", suppressed,
 		"hint", t.hint(err))
-}
-
-// rateLimit lets one event through per interval and counts the rest.
-type rateLimit struct {
-	every      time.Duration
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// allow reports -1 when the event should be suppressed; otherwise it
-// returns how many were suppressed since the last one allowed.
-func (r *rateLimit) allow(now time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.last.IsZero() && now.Sub(r.last) < r.every {
-		r.suppressed++
-		return -1
-	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	return n
 }

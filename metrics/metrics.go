@@ -35,7 +35,7 @@ var knownPaths = [...]string{"/data", "/healthz", "/readyz", "/metrics", "other"
 
 // Status codes with a pre-created counter per path; the request path looks
 // them up without formatting a name. Other codes are created on first use.
-var knownCodes = [...]int{200, 400, 404, 405, 413, 431, 500, 503}
+var knownCodes = [...]int{200, 400, 404, 405, 408, 413, 431, 500, 503}
 
 // latencyBuckets are upper bounds in seconds. They extend the original
 // experiment's buckets (1 ms to 5 s) down to 50 µs, where /healthz lives.
@@ -132,8 +132,15 @@ func requestsName(path string, code int) string {
 // ObserveRequest records one answered HTTP request: its duration under its
 // path and a count under its path and status code.
 func (m *Metrics) ObserveRequest(path string, code int, d time.Duration) {
+	m.pathRequests(path).duration.Update(d.Seconds())
+	m.CountRequest(path, code)
+}
+
+// CountRequest counts one answered request under its path and status code,
+// without a duration: for requests answered before they could be timed,
+// such as malformed ones.
+func (m *Metrics) CountRequest(path string, code int) {
 	r := m.pathRequests(path)
-	r.duration.Update(d.Seconds())
 	for j, c := range knownCodes {
 		if c == code {
 			r.byCode[j].Inc()
