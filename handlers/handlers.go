@@ -1,0 +1,234 @@
+// Package handlers answers offload's HTTP endpoints:
+//
+//	GET /data     the CPU work, run by a workers.Runner; JSON body
+//	GET /healthz  liveness: 200 whenever the process can answer; never
+//	              touches the worker pool
+//	GET /readyz   readiness: 503 while the work queue is full or the server
+//	              is draining, 200 otherwise
+//	GET /metrics  Prometheus text: offload, Go runtime and process metrics
+//
+// Every endpoint also answers HEAD. Bad input gets a 4xx with a one-line
+// plain-text reason.
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"offload/metrics"
+	"offload/work"
+	"offload/workers"
+)
+
+// Config is what the handlers need from the server.
+type Config struct {
+	// Runner does /data's work: a worker pool or inline.
+	Runner workers.Runner
+	// Calibration turns durations of work into iteration counts.
+	Calibration work.Calibration
+	// DefaultWork is the CPU time of a /data request without ?work=.
+	DefaultWork time.Duration
+	// MaxWork is the largest ?work= a client may ask for.
+	MaxWork time.Duration
+	// QueueSize appears in the busy message, so clients see the limit.
+	QueueSize int
+	// Draining reports whether the server is shutting down; nil means
+	// never.
+	Draining func() bool
+	// Metrics records every answered request.
+	Metrics *metrics.Metrics
+}
+
+// Handler routes requests to the endpoints.
+type Handler struct {
+	cfg          Config
+	defaultIters int
+	tasks        sync.Pool // *dataTask
+	busyBody     string
+}
+
+// New returns a Handler for cfg.
+func New(cfg Config) *Handler {
+	h := &Handler{
+		cfg:          cfg,
+		defaultIters: cfg.Calibration.Iterations(cfg.DefaultWork),
+		busyBody:     fmt.Sprintf("server busy: the work queue is full (%d jobs); retry later\n", cfg.QueueSize),
+	}
+	if h.cfg.Draining == nil {
+		h.cfg.Draining = func() bool { return false }
+	}
+	h.tasks.New = func() any { return &dataTask{body: make([]byte, 0, 128)} }
+	return h
+}
+
+// Content types of the responses.
+const (
+	contentJSON       = "application/json"
+	contentText       = "text/plain; charset=utf-8"
+	contentPrometheus = "text/plain; version=0.0.4; charset=utf-8"
+)
+
+// RetryAfter is the Retry-After value, in seconds, of a busy answer: long
+// enough for a full queue to drain many times over at any sane work size.
+const RetryAfter = "1"
+
+// Serve is the fasthttp.RequestHandler of the server.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	path := "other"
+	switch string(ctx.Path()) {
+	case "/data":
+		path = "/data"
+		if h.allowGet(ctx) {
+			h.data(ctx)
+		}
+	case "/healthz":
+		path = "/healthz"
+		if h.allowGet(ctx) {
+			text(ctx, fasthttp.StatusOK, "ok\n")
+		}
+	case "/readyz":
+		path = "/readyz"
+		if h.allowGet(ctx) {
+			h.readyz(ctx)
+		}
+	case "/metrics":
+		path = "/metrics"
+		if h.allowGet(ctx) {
+			ctx.SetContentType(contentPrometheus)
+			h.cfg.Metrics.WritePrometheus(ctx)
+		}
+	default:
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentType(contentText)
+		ctx.SetBodyString("not found: ")
+		ctx.Response.AppendBody(ctx.Path())
+		ctx.Response.AppendBodyString("; endpoints are /data, /healthz, /readyz and /metrics\n")
+	}
+	h.cfg.Metrics.ObserveRequest(path, ctx.Response.StatusCode(), time.Since(start))
+}
+
+// allowGet answers 405 to anything but GET and HEAD.
+func (h *Handler) allowGet(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
+		return true
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
+	ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+	ctx.SetContentType(contentText)
+	ctx.SetBodyString("method not allowed: ")
+	ctx.Response.AppendBody(ctx.Method())
+	ctx.Response.AppendBodyString(" (use GET or HEAD)\n")
+	return false
+}
+
+func text(ctx *fasthttp.RequestCtx, code int, body string) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType(contentText)
+	ctx.SetBodyString(body)
+}
+
+func (h *Handler) readyz(ctx *fasthttp.RequestCtx) {
+	switch {
+	case h.cfg.Draining():
+		text(ctx, fasthttp.StatusServiceUnavailable, "not ready: shutting down\n")
+	case h.cfg.Runner.Saturated():
+		text(ctx, fasthttp.StatusServiceUnavailable, "not ready: the work queue is full\n")
+	default:
+		text(ctx, fasthttp.StatusOK, "ready\n")
+	}
+}
+
+// dataTask is one /data job. Tasks are recycled with their buffers, so a
+// request allocates nothing for the work itself.
+type dataTask struct {
+	iterations int
+	scratch    work.Scratch
+	body       []byte
+}
+
+// Run does the work. It runs on a worker goroutine (or the connection's own
+// in inline mode).
+func (t *dataTask) Run() {
+	t.body = work.Compute(t.body[:0], t.iterations, &t.scratch)
+}
+
+func (h *Handler) data(ctx *fasthttp.RequestCtx) {
+	iterations := h.defaultIters
+	if raw := ctx.QueryArgs().Peek("work"); raw != nil {
+		d, err := ParseWork(raw, h.cfg.MaxWork)
+		if err != nil {
+			text(ctx, fasthttp.StatusBadRequest, err.Error()+"\n")
+			return
+		}
+		iterations = h.cfg.Calibration.Iterations(d)
+	}
+
+	t := h.tasks.Get().(*dataTask)
+	defer h.tasks.Put(t)
+	t.iterations = iterations
+	_, err := h.cfg.Runner.Do(t)
+	switch {
+	case err == nil:
+		ctx.SetContentType(contentJSON)
+		ctx.SetBody(t.body)
+	case errors.Is(err, workers.ErrQueueFull):
+		h.busy(ctx, h.busyBody)
+	case errors.Is(err, workers.ErrQueueTimeout):
+		h.busy(ctx, "server busy: the job waited longer than -queue-timeout and was dropped; retry later\n")
+	case errors.Is(err, workers.ErrStopped):
+		h.busy(ctx, "server is shutting down; retry on another instance\n")
+	default:
+		text(ctx, fasthttp.StatusInternalServerError, "internal error: the work failed\n")
+	}
+}
+
+// busy answers 503 with Retry-After: the work was refused, not failed.
+func (h *Handler) busy(ctx *fasthttp.RequestCtx, body string) {
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, RetryAfter)
+	text(ctx, fasthttp.StatusServiceUnavailable, body)
+}
+
+// ParseWork parses the ?work= query value: a Go duration such as "2ms" or
+// "500us", from 0 up to max.
+func ParseWork(raw []byte, max time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(string(raw))
+	if err != nil {
+		return 0, fmt.Errorf("bad work %s: want a duration such as 2ms or 500us", strconv.Quote(string(raw)))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("bad work %s: must not be negative", raw)
+	}
+	if d > max {
+		return 0, fmt.Errorf("bad work %s: above the server's -max-work of %v", raw, max)
+	}
+	return d, nil
+}
+
+// ErrorHandler answers requests fasthttp could not parse, with the limit
+// that was hit when there is one. maxHeader and maxBody are the server's
+// limits in bytes, for the message.
+func ErrorHandler(m *metrics.Metrics, maxHeader, maxBody int) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		var small *fasthttp.ErrSmallBuffer
+		var timeout interface{ Timeout() bool }
+		switch {
+		case errors.As(err, &small):
+			ctx.Error(fmt.Sprintf("request header too large: the limit is %d bytes (-max-header-bytes)", maxHeader),
+				fasthttp.StatusRequestHeaderFieldsTooLarge)
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			ctx.Error(fmt.Sprintf("request body too large: the limit is %d bytes (-max-body)", maxBody),
+				fasthttp.StatusRequestEntityTooLarge)
+		case errors.As(err, &timeout) && timeout.Timeout():
+			ctx.Error("request timeout: the request was not received within -read-timeout", fasthttp.StatusRequestTimeout)
+		default:
+			ctx.Error("malformed HTTP request", fasthttp.StatusBadRequest)
+		}
+		m.CountRequest("other", ctx.Response.StatusCode())
+	}
+}
