@@ -1,0 +1,156 @@
+// Package config is the one place that holds the server's settings: their
+// flags, defaults, documentation and validation.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Modes of running /data's work.
+const (
+	// ModeOffload hands the work to the worker pool; the connection's
+	// goroutine waits on a channel.
+	ModeOffload = "offload"
+	// ModeInline does the work on the connection's own goroutine, as the
+	// original experiment's baseline did.
+	ModeInline = "inline"
+)
+
+// FDReserve is how many file descriptors the server keeps for itself
+// (listeners, the poller, stdio, /proc reads for metrics) when it sizes the
+// default connection limit from the fd limit.
+const FDReserve = 32
+
+// Config is every setting of the server.
+type Config struct {
+	Addr         string
+	Acceptors    int
+	Backlog      int
+	MaxConns     int // 0: the fd limit minus FDReserve
+	AcceptPause  time.Duration
+	TCPKeepAlive time.Duration
+
+	Mode         string
+	Pool         int
+	Queue        int
+	QueueTimeout time.Duration
+	Work         time.Duration
+	MaxWork      time.Duration
+
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	MaxHeaderBytes int
+	MaxBody        int
+
+	ShutdownTimeout time.Duration
+	StatsInterval   time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+// Default returns the defaults: sensible for a production server on the
+// machine it runs on.
+func Default() Config {
+	procs := runtime.GOMAXPROCS(0)
+	return Config{
+		Addr:         ":8080",
+		Acceptors:    procs,
+		Backlog:      1024,
+		AcceptPause:  500 * time.Millisecond,
+		TCPKeepAlive: 30 * time.Second,
+
+		Mode:    ModeOffload,
+		Pool:    procs,
+		Queue:   64,
+		Work:    4 * time.Millisecond,
+		MaxWork: time.Second,
+
+		ReadTimeout:    5 * time.Second,
+		WriteTimeout:   10 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 8 << 10,
+		MaxBody:        4 << 10,
+
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
+	}
+}
+
+// RegisterFlags defines a flag for every setting on fs, with c's values as
+// defaults, and parses into c.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "TCP `address` to listen on")
+	fs.IntVar(&c.Acceptors, "acceptors", c.Acceptors,
+		"number of SO_REUSEPORT listeners on -addr, each with its own accept loop; the default is GOMAXPROCS")
+	fs.IntVar(&c.Backlog, "backlog", c.Backlog,
+		"listen backlog of each listener: connections the kernel holds until accepted (capped by net.core.somaxconn)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns,
+		fmt.Sprintf("most simultaneous connections; more wait in the listen backlog (0: the fd limit minus %d)", FDReserve))
+	fs.DurationVar(&c.AcceptPause, "accept-pause", c.AcceptPause,
+		"how long an acceptor pauses after a resource shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM)")
+	fs.DurationVar(&c.TCPKeepAlive, "tcp-keepalive", c.TCPKeepAlive,
+		"TCP keep-alive idle time of accepted connections (0: off)")
+
+	fs.StringVar(&c.Mode, "mode", c.Mode,
+		"where /data's work runs: \"offload\" (worker pool) or \"inline\" (the connection's goroutine)")
+	fs.IntVar(&c.Pool, "pool", c.Pool, "worker goroutines in offload mode; the default is GOMAXPROCS")
+	fs.IntVar(&c.Queue, "queue", c.Queue,
+		"jobs that may wait for a worker; when full, /data answers 503 at once (0: no queue)")
+	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout,
+		"drop a job that waited longer than this for a worker and answer 503 (0: off)")
+	fs.DurationVar(&c.Work, "work", c.Work, "CPU time of one /data request on one core")
+	fs.DurationVar(&c.MaxWork, "max-work", c.MaxWork, "largest CPU time a client may ask for with /data?work=")
+
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout,
+		"time to receive a whole request, from its first byte (from the connection's start for the first request)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to send a response")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close keep-alive connections idle for this long")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes,
+		"largest request header in bytes; larger ones get 431")
+	fs.IntVar(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes; larger ones get 413")
+
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout,
+		"on SIGTERM/SIGINT, how long to drain before closing connections and exiting non-zero")
+	fs.DurationVar(&c.StatsInterval, "stats-interval", c.StatsInterval,
+		"print per-second rates of connections and jobs to stderr at this interval (0: off)")
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: text or json")
+}
+
+// Validate reports every invalid setting at once, each with the flag that
+// sets it.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Acceptors >= 1, "-acceptors %d: need at least 1", c.Acceptors)
+	check(c.Backlog >= 1, "-backlog %d: need at least 1", c.Backlog)
+	check(c.MaxConns >= 0, "-max-conns %d: need 0 (automatic) or more", c.MaxConns)
+	check(c.AcceptPause > 0, "-accept-pause %v: need a positive duration, or a resource shortage would spin", c.AcceptPause)
+	check(c.TCPKeepAlive >= 0, "-tcp-keepalive %v: need 0 (off) or more", c.TCPKeepAlive)
+	check(c.Mode == ModeOffload || c.Mode == ModeInline, "-mode %q: want %q or %q", c.Mode, ModeOffload, ModeInline)
+	check(c.Pool >= 1, "-pool %d: need at least 1 worker", c.Pool)
+	check(c.Queue >= 0, "-queue %d: need 0 or more", c.Queue)
+	check(c.QueueTimeout >= 0, "-queue-timeout %v: need 0 (off) or more", c.QueueTimeout)
+	check(c.Work >= 0, "-work %v: must not be negative", c.Work)
+	check(c.MaxWork >= c.Work, "-max-work %v: must be at least -work (%v)", c.MaxWork, c.Work)
+	check(c.ReadTimeout > 0, "-read-timeout %v: need a positive duration, or slow clients could hold connections forever", c.ReadTimeout)
+	check(c.WriteTimeout > 0, "-write-timeout %v: need a positive duration, or clients that stop reading could hold connections forever", c.WriteTimeout)
+	check(c.IdleTimeout > 0, "-idle-timeout %v: need a positive duration, or idle clients could hold connections forever", c.IdleTimeout)
+	check(c.MaxHeaderBytes >= 1024, "-max-header-bytes %d: need at least 1024", c.MaxHeaderBytes)
+	check(c.MaxBody >= 1, "-max-body %d: need at least 1", c.MaxBody)
+	check(c.ShutdownTimeout > 0, "-shutdown-timeout %v: need a positive duration", c.ShutdownTimeout)
+	check(c.StatsInterval >= 0, "-stats-interval %v: need 0 (off) or more", c.StatsInterval)
+	check(c.LogFormat == "text" || c.LogFormat == "json", "-log-format %q: want text or json", c.LogFormat)
+	return errors.Join(errs...)
+}
