@@ -1,0 +1,294 @@
+// Package server wires offload together, in the order a request travels:
+// acceptor group → fasthttp → handlers → worker pool → handlers → response.
+// It owns the start-up checks and log line, the optional stats line, and the
+// graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"offload/acceptor"
+	"offload/config"
+	"offload/handlers"
+	"offload/internal/ratelimit"
+	"offload/metrics"
+	"offload/work"
+	"offload/workers"
+)
+
+// calibrationBudget is how long start-up spends measuring the work's cost.
+const calibrationBudget = 200 * time.Millisecond
+
+// Server is one offload instance: listeners bound, pool started, ready to
+// Run.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	m        *metrics.Metrics
+	tracker  *acceptor.Tracker
+	group    *acceptor.Group
+	pool     *workers.Pool // nil in inline mode
+	http     *fasthttp.Server
+	draining atomic.Bool
+}
+
+// New checks cfg against the machine, calibrates the work, binds the
+// listeners and starts the worker pool. Call Run to serve.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	fdLimit, err := acceptor.FDLimit()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = max(1, fdLimit-config.FDReserve)
+	}
+	if cfg.MaxConns+config.FDReserve > fdLimit {
+		log.Warn("-max-conns plus the server's own descriptors exceeds the fd limit: expect \"too many open files\" under load",
+			"max_conns", cfg.MaxConns, "reserve", config.FDReserve, "fd_limit", fdLimit,
+			"hint", fmt.Sprintf("set -max-conns to at most %d or raise the limit (ulimit -n, LimitNOFILE= in systemd)", max(1, fdLimit-config.FDReserve)))
+	}
+	somaxconn, err := acceptor.Somaxconn()
+	if err != nil {
+		log.Warn("cannot check -backlog against the kernel's cap", "err", err)
+	} else if cfg.Backlog > somaxconn {
+		log.Warn("-backlog exceeds net.core.somaxconn; the kernel uses the smaller value",
+			"backlog", cfg.Backlog, "somaxconn", somaxconn,
+			"hint", fmt.Sprintf("sysctl -w net.core.somaxconn=%d, or lower -backlog", cfg.Backlog))
+	}
+
+	cal, err := work.Calibrate(calibrationBudget)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	m.WorkNanosPerIteration.Set(cal.NanosPerIteration)
+	m.WorkIterations.Set(float64(cal.Iterations(cfg.Work)))
+
+	s := &Server{cfg: cfg, log: log, m: m}
+	var runner workers.Runner = workers.NewInline(m)
+	if cfg.Mode == config.ModeOffload {
+		s.pool, err = workers.NewPool(workers.Config{Workers: cfg.Pool, QueueSize: cfg.Queue, QueueTimeout: cfg.QueueTimeout}, m)
+		if err != nil {
+			return nil, err
+		}
+		runner = s.pool
+	}
+
+	s.tracker = acceptor.NewTracker(acceptor.Config{MaxConns: cfg.MaxConns, Pause: cfg.AcceptPause, FDReserve: config.FDReserve}, log, m)
+	s.group, err = acceptor.Listen(ctx, acceptor.GroupConfig{
+		Addr: cfg.Addr, Acceptors: cfg.Acceptors, Backlog: cfg.Backlog, KeepAlive: cfg.TCPKeepAlive,
+	}, s.tracker)
+	if err != nil {
+		if s.pool != nil {
+			s.pool.Stop()
+		}
+		return nil, err
+	}
+
+	h := handlers.New(handlers.Config{
+		Runner:      runner,
+		Calibration: cal,
+		DefaultWork: cfg.Work,
+		MaxWork:     cfg.MaxWork,
+		QueueSize:   cfg.Queue,
+		Draining:    s.draining.Load,
+		Metrics:     m,
+	})
+	s.http = &fasthttp.Server{
+		Handler:            h.Serve,
+		ErrorHandler:       handlers.ErrorHandler(m, cfg.MaxHeaderBytes, cfg.MaxBody),
+		Name:               "offload",
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		ReadBufferSize:     cfg.MaxHeaderBytes,
+		MaxRequestBodySize: cfg.MaxBody,
+		// The acceptors enforce -max-conns; fasthttp's own limit must
+		// never be the smaller one, or it would answer 503 and close.
+		Concurrency:     cfg.MaxConns + 1,
+		CloseOnShutdown: true,
+		Logger:          &fasthttpLogger{log: log, limit: ratelimit.New(time.Second)},
+	}
+
+	log.Info("offload ready",
+		"addr", s.group.Addr().String(), "mode", cfg.Mode, "pool", cfg.Pool, "queue", cfg.Queue,
+		"acceptors", cfg.Acceptors, "max_conns", cfg.MaxConns, "fd_limit", fdLimit,
+		"backlog", cfg.Backlog, "somaxconn", somaxconn, "gomaxprocs", runtime.GOMAXPROCS(0),
+		"work", cfg.Work, "work_iterations", cal.Iterations(cfg.Work),
+		"ns_per_iteration", fmt.Sprintf("%.2f", cal.NanosPerIteration))
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.group.Addr() }
+
+// Metrics is the server's metric set.
+func (s *Server) Metrics() *metrics.Metrics { return s.m }
+
+// Run serves until ctx is cancelled, then shuts down gracefully: it stops
+// accepting, turns /readyz to 503, lets in-flight and queued jobs finish and
+// answer, and closes idle keep-alive connections. It returns nil once
+// everything has drained. If that takes longer than -shutdown-timeout it
+// closes the remaining connections and returns an error; it also returns an
+// error if an acceptor failed.
+func (s *Server) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- s.group.Serve(s.http.Serve) }()
+
+	// Stats go on during the drain, so they stop when Run returns.
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		if s.cfg.StatsInterval > 0 {
+			s.printStats(statsCtx, s.cfg.StatsInterval)
+		}
+	}()
+	defer func() { stopStats(); <-statsDone }()
+
+	var failure error
+	serveReturned := false
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: no new connections; draining in-flight requests",
+			"connections", s.tracker.Active(), "jobs", s.jobsInFlight(), "timeout", s.cfg.ShutdownTimeout)
+	case failure = <-served:
+		serveReturned = true
+		s.log.Error("an acceptor failed; shutting down", "err", failure)
+	}
+	failure = errors.Join(failure, s.shutdown())
+	if !serveReturned {
+		failure = errors.Join(failure, <-served)
+	}
+	return failure
+}
+
+// shutdown drains the server within -shutdown-timeout, or forces it.
+func (s *Server) shutdown() error {
+	s.draining.Store(true)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.log.Info(fmt.Sprintf("waiting on %d connections, %d jobs", s.tracker.Active(), s.jobsInFlight()))
+			}
+		}
+	}()
+
+	err := s.http.ShutdownWithContext(ctx)
+	cancel()
+	<-progressDone
+	// Anything but the deadline is about closing listeners that a failed
+	// acceptor had closed already: the drain itself completed.
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		if s.pool != nil {
+			s.pool.Stop()
+		}
+		s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+
+	conns, jobs := s.tracker.Active(), s.jobsInFlight()
+	s.log.Error("shutdown timed out: closing connections", "timeout", s.cfg.ShutdownTimeout,
+		"connections", conns, "jobs", jobs)
+	if s.pool != nil {
+		s.pool.Abort() // queued jobs are dropped; running ones finish
+	}
+	s.tracker.CloseAll()
+	if s.pool != nil {
+		s.pool.Stop()
+	}
+	s.waitConnectionGoroutines(time.Second)
+	return fmt.Errorf("shutdown timed out after %v with %d connections and %d jobs left", s.cfg.ShutdownTimeout, conns, jobs)
+}
+
+// waitConnectionGoroutines gives fasthttp's connection goroutines, whose
+// connections were just closed, a moment to notice and return.
+func (s *Server) waitConnectionGoroutines(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for s.http.GetOpenConnectionsCount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Server) jobsInFlight() int {
+	return int(s.m.JobsQueued.Get() + s.m.JobsRunning.Get())
+}
+
+// printStats logs per-second rates of connections and jobs every interval:
+// the experiment's view of where work queues up, without Prometheus.
+func (s *Server) printStats(ctx context.Context, interval time.Duration) {
+	counters := []*struct {
+		name string
+		get  func() uint64
+		last uint64
+	}{
+		{name: "accepted/s", get: s.m.ConnectionsAccepted.Get},
+		{name: "closed/s", get: s.m.ConnectionsClosed.Get},
+		{name: "submitted/s", get: s.m.JobsSubmitted.Get},
+		{name: "completed/s", get: s.m.JobsCompleted.Get},
+		{name: "rejected/s", get: s.m.JobsRejected.Get},
+		{name: "dropped/s", get: s.m.JobsDropped.Get},
+	}
+	for _, c := range counters {
+		c.last = c.get()
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			secs := now.Sub(last).Seconds()
+			last = now
+			attrs := make([]any, 0, 2*len(counters)+6)
+			for _, c := range counters {
+				v := c.get()
+				attrs = append(attrs, c.name, fmt.Sprintf("%.1f", float64(v-c.last)/secs))
+				c.last = v
+			}
+			attrs = append(attrs, "queued", s.m.JobsQueued.Get(), "running", s.m.JobsRunning.Get(),
+				"connections", s.tracker.Active())
+			s.log.Info("stats", attrs...)
+		}
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages (errors it met while serving
+// a connection) to slog, at most one per second so that a flood of bad
+// clients cannot flood the log.
+type fasthttpLogger struct {
+	log   *slog.Logger
+	limit *ratelimit.Limiter
+}
+
+// Printf logs one fasthttp message.
+func (l *fasthttpLogger) Printf(format string, args ...any) {
+	if n, ok := l.limit.Allow(time.Now()); ok {
+		l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp", "suppressed", n)
+	}
+}

@@ -1,0 +1,460 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"offload/config"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fasthttp keeps a process-wide goroutine that refreshes the Date
+		// header, and each Serve's idle-worker cleaner notices a stop only
+		// after its sleep (MaxIdleWorkerDuration). Both are fasthttp's own
+		// and bounded: one per process, and one per Serve for 10 s.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	)
+}
+
+// running is a server started in-process on 127.0.0.1.
+type running struct {
+	srv    *Server
+	url    string
+	addr   string
+	stop   context.CancelFunc
+	done   chan error
+	client *http.Client
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs a server with the test defaults changed by tune. It is shut
+// down when the test ends, unless the test already did.
+func start(t *testing.T, tune func(*config.Config)) *running {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Acceptors = 2
+	cfg.Pool = 2
+	cfg.Work = 100 * time.Microsecond
+	cfg.ShutdownTimeout = 5 * time.Second
+	if tune != nil {
+		tune(&cfg)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{
+		srv: srv, addr: srv.Addr().String(), url: "http://" + srv.Addr().String(),
+		stop: cancel, done: make(chan error, 1), logs: logs,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+	}
+	go func() { r.done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		r.client.CloseIdleConnections()
+		r.shutdown(t)
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return r
+}
+
+// shutdown cancels the server and returns what Run returned.
+func (r *running) shutdown(t *testing.T) error {
+	t.Helper()
+	r.stop()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return within 15s of cancellation")
+		return nil
+	}
+}
+
+func (r *running) get(t *testing.T, path string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := r.client.Get(r.url + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", path, err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// metric reads one sample from /metrics.
+func (r *running) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	_, _, body := r.get(t, "/metrics")
+	for line := range strings.Lines(body) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", series, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("/metrics has no series %s", series)
+	return 0
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type reply struct {
+	code   int
+	header http.Header
+	body   string
+	err    error
+}
+
+// getAsync sends GET path on a new connection of its own.
+func (r *running) getAsync(path string) <-chan reply {
+	ch := make(chan reply, 1)
+	go func() {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get(r.url + path)
+		if err != nil {
+			ch <- reply{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		ch <- reply{resp.StatusCode, resp.Header, string(b), err}
+	}()
+	return ch
+}
+
+func TestServesDataUnderLoad(t *testing.T) {
+	r := start(t, nil)
+	const clients, perClient = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*perClient)
+	for range clients {
+		wg.Go(func() {
+			for range perClient {
+				resp, err := r.client.Get(r.url + "/data")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !strings.HasPrefix(string(b), `{"street":"10 Downing Street","city":"Value: `) {
+					errs <- fmt.Errorf("status %d body %q", resp.StatusCode, b)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := r.metric(t, `offload_http_requests_total{path="/data",code="200"}`); got != clients*perClient {
+		t.Fatalf("server counted %v answered /data requests, want %d", got, clients*perClient)
+	}
+	checkCounters(t, r)
+}
+
+// checkCounters asserts the invariants between the connection and job
+// counters of a server.
+func checkCounters(t *testing.T, r *running) {
+	t.Helper()
+	accepted := r.metric(t, "offload_connections_accepted_total")
+	closed := r.metric(t, "offload_connections_closed_total")
+	active := r.metric(t, "offload_connections_active")
+	if accepted < closed || accepted-closed != active {
+		t.Errorf("connections: accepted %v, closed %v, active %v; want accepted-closed = active >= 0", accepted, closed, active)
+	}
+	submitted := r.metric(t, "offload_jobs_submitted_total")
+	completed := r.metric(t, "offload_jobs_completed_total")
+	rejected := r.metric(t, "offload_jobs_rejected_total")
+	dropped := r.metric(t, "offload_jobs_dropped_total")
+	inFlight := r.metric(t, "offload_jobs_queued") + r.metric(t, "offload_jobs_running")
+	if submitted != completed+rejected+dropped+inFlight {
+		t.Errorf("jobs: submitted %v != completed %v + rejected %v + dropped %v + in flight %v",
+			submitted, completed, rejected, dropped, inFlight)
+	}
+}
+
+func TestSaturatedPoolAnswers503AndHealthzStaysFast(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.Pool, c.Queue = 1, 1 })
+	m := r.srv.Metrics()
+	// One slow job runs, one waits: the pool is saturated for ~600 ms.
+	running := r.getAsync("/data?work=300ms")
+	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
+	queued := r.getAsync("/data?work=300ms")
+	waitFor(t, "a queued job", func() bool { return m.JobsQueued.Get() == 1 })
+
+	start := time.Now()
+	code, header, body := r.get(t, "/data")
+	if code != 503 || header.Get("Retry-After") != "1" || !strings.Contains(body, "queue is full") {
+		t.Fatalf("saturated /data: %d Retry-After=%q %q; want 503, Retry-After 1", code, header.Get("Retry-After"), body)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("rejection took %v: a full queue must be refused at once", d)
+	}
+	if code, _, _ := r.get(t, "/readyz"); code != 503 {
+		t.Fatalf("/readyz with a full queue: %d, want 503", code)
+	}
+	var slowest time.Duration
+	for range 20 {
+		start := time.Now()
+		if code, _, _ := r.get(t, "/healthz"); code != 200 {
+			t.Fatalf("/healthz while saturated: %d", code)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	// The work is 300 ms; a /healthz stuck behind it would take that long.
+	if slowest > 100*time.Millisecond {
+		t.Fatalf("slowest /healthz while the pool was saturated took %v", slowest)
+	}
+	if m.JobsRunning.Get() != 1 || m.JobsQueued.Get() != 1 {
+		t.Fatal("the pool drained before the health checks were done; the test proved nothing")
+	}
+	for _, ch := range []<-chan reply{running, queued} {
+		if rep := <-ch; rep.err != nil || rep.code != 200 {
+			t.Fatalf("accepted job: %d %v, want 200", rep.code, rep.err)
+		}
+	}
+	if code, _, _ := r.get(t, "/readyz"); code != 200 {
+		t.Fatalf("/readyz after the queue drained: %d, want 200", code)
+	}
+	checkCounters(t, r)
+}
+
+func TestQueueTimeoutAnswers503(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.Pool, c.Queue, c.QueueTimeout = 1, 4, 50*time.Millisecond })
+	m := r.srv.Metrics()
+	slow := r.getAsync("/data?work=200ms")
+	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
+	late := r.getAsync("/data")
+	rep := <-late
+	if rep.err != nil || rep.code != 503 || rep.header.Get("Retry-After") == "" || !strings.Contains(rep.body, "-queue-timeout") {
+		t.Fatalf("job stuck behind 200ms of work with a 50ms queue timeout: %d %q %v", rep.code, rep.body, rep.err)
+	}
+	if rep := <-slow; rep.code != 200 {
+		t.Fatalf("slow job: %d", rep.code)
+	}
+	if m.JobsDropped.Get() != 1 {
+		t.Fatalf("dropped %d, want 1", m.JobsDropped.Get())
+	}
+}
+
+func TestInlineModeServes(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.Mode = config.ModeInline })
+	if code, _, body := r.get(t, "/data?work=10us"); code != 200 || !strings.Contains(body, `"count":`) {
+		t.Fatalf("inline /data: %d %q", code, body)
+	}
+	if got := r.srv.Metrics().JobsCompleted.Get(); got != 1 {
+		t.Fatalf("inline mode counted %d completed jobs, want 1", got)
+	}
+}
+
+// rawExchange sends raw bytes on a new connection and returns the status
+// line of the answer.
+func rawExchange(t *testing.T, addr, request string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read status line: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func TestRequestLimits(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.MaxHeaderBytes, c.MaxBody = 2048, 100 })
+	bigHeader := "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 4096) + "\r\n\r\n"
+	if got := rawExchange(t, r.addr, bigHeader); !strings.HasPrefix(got, "HTTP/1.1 431") {
+		t.Errorf("oversized header: %q, want 431", got)
+	}
+	bigBody := "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n" + strings.Repeat("b", 101)
+	if got := rawExchange(t, r.addr, bigBody); !strings.HasPrefix(got, "HTTP/1.1 413") {
+		t.Errorf("oversized body: %q, want 413", got)
+	}
+	if got := rawExchange(t, r.addr, "BLAH\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400") {
+		t.Errorf("garbage: %q, want 400", got)
+	}
+	if got := rawExchange(t, r.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("b", 100)); !strings.HasPrefix(got, "HTTP/1.1 200") {
+		t.Errorf("body at the limit: %q, want 200", got)
+	}
+}
+
+// closedWithin reports whether the server closes c within limit, without
+// the client sending anything more.
+func closedWithin(c net.Conn, limit time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	return err == nil || !(errors.As(err, &ne) && ne.Timeout())
+}
+
+func TestIdleAndSlowClientsAreClosed(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.IdleTimeout, c.ReadTimeout = 200*time.Millisecond, 300*time.Millisecond })
+
+	idle, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if !closedWithin(idle, 3*time.Second) {
+		t.Fatal("an idle keep-alive connection stayed open past -idle-timeout")
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("idle connection closed after %v, before -idle-timeout", d)
+	}
+
+	slow, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "GET /healthz HTTP/1.1\r\nHo"); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(slow, 3*time.Second) {
+		t.Fatal("a client that never finished its header kept the connection past -read-timeout")
+	}
+	waitFor(t, "all connections closed", func() bool { return r.srv.tracker.Active() == 0 })
+}
+
+func TestGracefulShutdownAnswersInFlight(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.Pool, c.Queue = 1, 8 })
+	m := r.srv.Metrics()
+	var inflight []<-chan reply
+	for range 3 {
+		inflight = append(inflight, r.getAsync("/data?work=250ms"))
+	}
+	waitFor(t, "one running and two queued", func() bool { return m.JobsRunning.Get() == 1 && m.JobsQueued.Get() == 2 })
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.shutdown(t) }()
+	waitFor(t, "draining", r.srv.draining.Load)
+	waitFor(t, "listeners closed", func() bool {
+		c, err := net.DialTimeout("tcp", r.addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	for i, ch := range inflight {
+		if rep := <-ch; rep.err != nil || rep.code != 200 {
+			t.Fatalf("in-flight request %d during shutdown: %d %v, want 200", i, rep.code, rep.err)
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run after a clean drain returned %v, want nil", err)
+	}
+	if !strings.Contains(r.logs.String(), "waiting on ") {
+		t.Errorf("no drain progress logged:\n%s", r.logs.String())
+	}
+}
+
+func TestShutdownTimeoutForcesClose(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.Pool, c.ShutdownTimeout = 1, 200*time.Millisecond })
+	m := r.srv.Metrics()
+	slow := r.getAsync("/data?work=800ms")
+	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
+	queued := r.getAsync("/data?work=800ms")
+	waitFor(t, "a queued job", func() bool { return m.JobsQueued.Get() == 1 })
+	start := time.Now()
+	err := r.shutdown(t)
+	if err == nil || !strings.Contains(err.Error(), "shutdown timed out") {
+		t.Fatalf("Run returned %v, want a shutdown timeout error", err)
+	}
+	// The running job finishes (800ms); the queued one must not run.
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("forced shutdown took %v: the queued job ran", d)
+	}
+	for _, ch := range []<-chan reply{slow, queued} {
+		if rep := <-ch; rep.err == nil && rep.code == 200 {
+			t.Fatal("a request got 200 after its connection was force-closed")
+		}
+	}
+}
+
+func TestStatsLine(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.StatsInterval = 20 * time.Millisecond })
+	r.get(t, "/data")
+	waitFor(t, "a stats line", func() bool { return strings.Contains(r.logs.String(), "msg=stats accepted/s=") })
+	for _, want := range []string{"closed/s=", "submitted/s=", "completed/s=", "rejected/s=", "queued=", "running="} {
+		if !strings.Contains(r.logs.String(), want) {
+			t.Errorf("stats line lacks %s", want)
+		}
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	cfg := config.Default()
+	cfg.Pool, cfg.Mode = 0, "sideways"
+	_, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "-pool 0") || !strings.Contains(err.Error(), `-mode "sideways"`) {
+		t.Fatalf("New with two bad flags returned %v, want both named", err)
+	}
+}
