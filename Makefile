@@ -1,0 +1,36 @@
+# offload: build, serve, test. Run "make help" for the targets.
+
+GO       ?= go
+ARGS     ?=
+PKGS     := ./...
+GOFLAGS_TEST ?= -race -count=1 -timeout 15m
+
+.PHONY: help build run test lint vet staticcheck fmt-check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/server and bin/loadtest
+	$(GO) build -o bin/server ./cmd/server
+	@if [ -d cmd/loadtest ]; then $(GO) build -o bin/loadtest ./cmd/loadtest; fi
+
+run: build ## build and serve on :8080 with the defaults (pass flags with ARGS="-pool 4")
+	./bin/server $(ARGS)
+
+test: lint ## vet, staticcheck, gofmt, then every test with the race detector
+	$(GO) test $(GOFLAGS_TEST) $(PKGS)
+
+lint: vet staticcheck fmt-check ## static checks only
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+clean: ## remove built binaries
+	rm -rf bin
