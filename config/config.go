@@ -39,6 +39,8 @@ type Config struct {
 	Pool         int
 	Queue        int
 	QueueTimeout time.Duration
+	WorkerNice   int
+	IOProcs      int
 	Work         time.Duration
 	MaxWork      time.Duration
 
@@ -65,11 +67,13 @@ func Default() Config {
 		AcceptPause:  500 * time.Millisecond,
 		TCPKeepAlive: 30 * time.Second,
 
-		Mode:    ModeOffload,
-		Pool:    procs,
-		Queue:   64,
-		Work:    4 * time.Millisecond,
-		MaxWork: time.Second,
+		Mode:       ModeOffload,
+		Pool:       procs,
+		Queue:      64,
+		WorkerNice: 10,
+		IOProcs:    1,
+		Work:       4 * time.Millisecond,
+		MaxWork:    time.Second,
 
 		ReadTimeout:    5 * time.Second,
 		WriteTimeout:   10 * time.Second,
@@ -105,6 +109,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"jobs that may wait for a worker; when full, /data answers 503 at once (0: no queue)")
 	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout,
 		"drop a job that waited longer than this for a worker and answer 503 (0: off)")
+	fs.IntVar(&c.WorkerNice, "worker-nice", c.WorkerNice,
+		"nice value of the worker threads, so the kernel runs IO threads first when both are runnable (0: off; 1-19)")
+	fs.IntVar(&c.IOProcs, "io-procs", c.IOProcs,
+		"in offload mode, raise GOMAXPROCS to -pool plus this many, so acceptors and handlers always have a P (0: leave GOMAXPROCS)")
 	fs.DurationVar(&c.Work, "work", c.Work, "CPU time of one /data request on one core")
 	fs.DurationVar(&c.MaxWork, "max-work", c.MaxWork, "largest CPU time a client may ask for with /data?work=")
 
@@ -142,6 +150,8 @@ func (c Config) Validate() error {
 	check(c.Pool >= 1, "-pool %d: need at least 1 worker", c.Pool)
 	check(c.Queue >= 0, "-queue %d: need 0 or more", c.Queue)
 	check(c.QueueTimeout >= 0, "-queue-timeout %v: need 0 (off) or more", c.QueueTimeout)
+	check(c.WorkerNice >= 0 && c.WorkerNice <= 19, "-worker-nice %d: need 0 (off) to 19", c.WorkerNice)
+	check(c.IOProcs >= 0, "-io-procs %d: need 0 or more", c.IOProcs)
 	check(c.Work >= 0, "-work %v: must not be negative", c.Work)
 	check(c.MaxWork >= c.Work, "-max-work %v: must be at least -work (%v)", c.MaxWork, c.Work)
 	check(c.ReadTimeout > 0, "-read-timeout %v: need a positive duration, or slow clients could hold connections forever", c.ReadTimeout)

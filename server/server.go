@@ -79,7 +79,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s := &Server{cfg: cfg, log: log, m: m}
 	var runner workers.Runner = workers.NewInline(m)
 	if cfg.Mode == config.ModeOffload {
-		s.pool, err = workers.NewPool(workers.Config{Workers: cfg.Pool, QueueSize: cfg.Queue, QueueTimeout: cfg.QueueTimeout}, m)
+		s.pool, err = workers.NewPool(workers.Config{
+			Workers: cfg.Pool, QueueSize: cfg.Queue, QueueTimeout: cfg.QueueTimeout, WorkerNice: cfg.WorkerNice,
+		}, m)
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,11 @@ type Config struct {
 	// this before a worker took it: its client has likely given up, so no
 	// CPU should burn on the answer.
 	QueueTimeout time.Duration
+	// WorkerNice, when positive, is the nice value of the OS threads that
+	// run tasks: the kernel then runs the threads that do network IO first
+	// whenever both are runnable. Each worker goroutine keeps such a thread
+	// to itself until it exits.
+	WorkerNice int
 }
 
 // Pool runs tasks on a bounded set of worker goroutines.
@@ -57,6 +62,14 @@ func NewPool(cfg Config, m *metrics.Metrics) (*Pool, error) {
 	}
 	if cfg.QueueSize < 0 {
 		return nil, fmt.Errorf("worker pool: queue size %d, need 0 or more", cfg.QueueSize)
+	}
+	if cfg.WorkerNice < 0 || cfg.WorkerNice > 19 {
+		return nil, fmt.Errorf("worker pool: worker nice %d, need 0 (off) to 19", cfg.WorkerNice)
+	}
+	if cfg.WorkerNice > 0 {
+		if err := probePriority(cfg.WorkerNice); err != nil {
+			return nil, fmt.Errorf("worker pool: %w", err)
+		}
 	}
 	p := &Pool{
 		cfg: cfg,
@@ -121,6 +134,11 @@ func (j *job) execute() {
 		j.err = ErrQueueTimeout
 		p.m.JobsDropped.Inc()
 	default:
+		if p.cfg.WorkerNice > 0 {
+			// NewPool checked that this works; should it fail now, the
+			// task still runs, at normal priority.
+			_ = lowerPriority(p.cfg.WorkerNice)
+		}
 		p.running.Add(1)
 		p.m.JobsRunning.Inc()
 		j.err = runTask(j.task)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"offload/metrics"
 )
@@ -339,5 +340,48 @@ func BenchmarkHandOff(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func threadNice(t *testing.T) int {
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+	if err != nil {
+		t.Error(err)
+	}
+	return 20 - prio
+}
+
+func TestWorkerNiceLowersOnlyWorkerThreads(t *testing.T) {
+	p, _ := newPool(t, Config{Workers: 2, QueueSize: 8, WorkerNice: 7})
+	var seen [20]int
+	for i := range seen {
+		if _, err := p.Do(funcTask(func() { seen[i] = threadNice(t) })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Stop()
+	for i, n := range seen {
+		if n != 7 {
+			t.Fatalf("task %d ran at nice %d, want 7", i, n)
+		}
+	}
+	// Threads that ran work are never handed back to the scheduler, so no
+	// other goroutine inherits a lowered priority.
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if n := threadNice(t); n != 0 {
+				t.Errorf("a goroutine outside the pool ran at nice %d", n)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestWorkerNiceValidated(t *testing.T) {
+	for _, nice := range []int{-1, 20} {
+		if _, err := NewPool(Config{Workers: 1, WorkerNice: nice}, metrics.New()); err == nil {
+			t.Errorf("WorkerNice %d accepted", nice)
+		}
 	}
 }

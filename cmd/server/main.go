@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"offload/config"
@@ -61,6 +62,15 @@ Flags:
 		handler = slog.NewJSONHandler(stderr, opts)
 	}
 	log := slog.New(handler)
+
+	// Workers hold a P for as long as a job runs; with every P held, the Go
+	// scheduler looks for network events only every 10 ms. Keeping -io-procs
+	// Ps beyond the pool lets an idle P wait in the network poller.
+	if want := cfg.Pool + cfg.IOProcs; cfg.Mode == config.ModeOffload && cfg.IOProcs > 0 && runtime.GOMAXPROCS(0) < want {
+		log.Info("raising GOMAXPROCS so that IO always has a P", "from", runtime.GOMAXPROCS(0), "to", want,
+			"pool", cfg.Pool, "io_procs", cfg.IOProcs)
+		runtime.GOMAXPROCS(want)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
