@@ -55,7 +55,7 @@ func (t *Tracker) hint(err error) string {
 			limitText = strconv.Itoa(t.cfg.MaxConns)
 		}
 		return fmt.Sprintf("the process may open %d files (ulimit -n) and holds %d connections; -max-conns is %s: "+
-			"set -max-conns to at most %d (the fd limit minus %d for listeners, logs and the runtime) "+
+			"set -max-conns to at most %d (the fd limit minus %d for listeners, connections waiting for a token, logs and the runtime) "+
 			"so that excess clients wait in the listen backlog, or raise the fd limit (ulimit -n, LimitNOFILE= in systemd)",
 			limit, t.Active(), limitText, max(1, limit-t.cfg.FDReserve), t.cfg.FDReserve)
 	case errors.Is(err, syscall.ENFILE):

@@ -11,7 +11,7 @@
 //   - resource shortages (EMFILE, ENFILE, ENOBUFS, ENOMEM) are counted,
 //     logged with a hint for the operator, and the acceptor pauses before it
 //     tries again, so it never spins;
-//   - at the connection limit the acceptor stops calling accept, and new
+//   - at the connection limit the acceptor stops accepting, and new
 //     connections wait in the kernel's listen backlog until one closes.
 package acceptor
 
@@ -35,7 +35,7 @@ type Config struct {
 	// Pause is how long an acceptor waits after a resource shortage.
 	Pause time.Duration
 	// FDReserve is how many file descriptors the process needs besides
-	// connections; it only shapes the hint logged on EMFILE.
+	// the connections it serves; it only shapes the hint logged on EMFILE.
 	FDReserve int
 }
 
@@ -141,7 +141,7 @@ func (t *Tracker) release() {
 }
 
 // track registers a freshly accepted connection, which owns the token its
-// acceptor took.
+// acceptor took for it.
 func (t *Tracker) track(nc net.Conn) *conn {
 	c := &conn{Conn: nc, t: t}
 	t.mu.Lock()
@@ -193,40 +193,55 @@ func Wrap(inner net.Listener, t *Tracker) *Listener {
 	return &Listener{inner: inner, t: t, stop: make(chan struct{})}
 }
 
-// Accept waits for a connection token, then for a connection. It returns an
-// error only when the listener is closed (net.ErrClosed) or broken beyond
+// Accept waits for a connection, then for a connection token. It returns
+// an error only when the listener is closed (net.ErrClosed) or broken beyond
 // repair (any error that is neither per-connection nor a resource
 // shortage); every other error is handled here.
+//
+// The token is taken after accept(2), not before: with several listeners on
+// one address the kernel has already chosen the listener of each pending
+// connection, so an acceptor that held the last token while blocked on an
+// empty listener would strand connections queued on another listener while
+// the server had room for them. Taking it after means that at the cap each
+// acceptor holds at most one accepted connection while it waits, and every
+// other new connection waits in the kernel's listen backlog.
 func (l *Listener) Accept() (net.Conn, error) {
-	if err := l.t.acquire(l.stop); err != nil {
-		return nil, err
-	}
 	for {
 		nc, err := l.inner.Accept()
-		if err == nil {
-			return l.t.track(nc), nil
-		}
-		if l.closing() || errors.Is(err, net.ErrClosed) {
-			l.t.release()
-			return nil, net.ErrClosed
-		}
-		switch classify(err) {
-		case kindConnection:
-			l.t.m.AcceptErrorsConnection.Inc()
-			continue
-		case kindResource:
-			l.t.m.AcceptErrorsResource.Inc()
-			l.t.warnResource(err)
-			if !l.t.sleep(l.t.cfg.Pause, l.stop) {
-				l.t.release()
-				return nil, net.ErrClosed
+		if err != nil {
+			if err = l.handleError(err); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		l.t.m.AcceptErrorsOther.Inc()
-		l.t.release()
-		return nil, fmt.Errorf("accept on %s: %w", l.inner.Addr(), err)
+		if err := l.t.acquire(l.stop); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		return l.t.track(nc), nil
 	}
+}
+
+// handleError counts an accept error and returns nil when the acceptor
+// should accept again, after a pause if the error was a resource shortage.
+func (l *Listener) handleError(err error) error {
+	if l.closing() || errors.Is(err, net.ErrClosed) {
+		return net.ErrClosed
+	}
+	switch classify(err) {
+	case kindConnection:
+		l.t.m.AcceptErrorsConnection.Inc()
+		return nil
+	case kindResource:
+		l.t.m.AcceptErrorsResource.Inc()
+		l.t.warnResource(err)
+		if !l.t.sleep(l.t.cfg.Pause, l.stop) {
+			return net.ErrClosed
+		}
+		return nil
+	}
+	l.t.m.AcceptErrorsOther.Inc()
+	return fmt.Errorf("accept on %s: %w", l.inner.Addr(), err)
 }
 
 func (l *Listener) closing() bool {
@@ -239,8 +254,8 @@ func (l *Listener) closing() bool {
 }
 
 // Close stops the listener. A pending Accept returns net.ErrClosed, whether
-// it waits for a connection, a token or the end of a pause. Connections
-// already accepted stay open.
+// it waits for a connection, a token (closing the connection it holds) or
+// the end of a pause. Connections already returned by Accept stay open.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.closeOnce.Do(func() {

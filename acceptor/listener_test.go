@@ -245,7 +245,8 @@ func TestResourceStormLogsOneLinePerPause(t *testing.T) {
 
 func TestMaxConnsBlocksAcceptUntilAConnectionCloses(t *testing.T) {
 	f := newFixture(Config{MaxConns: 2})
-	inner := newScripted(pipeConn(t), pipeConn(t), pipeConn(t))
+	third := pipeConn(t)
+	inner := newScripted(pipeConn(t), pipeConn(t), third, pipeConn(t))
 	l := Wrap(inner, f.t)
 	defer l.Close()
 
@@ -254,21 +255,26 @@ func TestMaxConnsBlocksAcceptUntilAConnectionCloses(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatalf("Accept: %v, %v", err1, err2)
 	}
-	third := acceptAsync(l)
+	pending := acceptAsync(l)
 	waitFor(t, "the acceptor to wait for a token", func() bool { return f.m.AcceptLimitWaits.Get() == 1 })
-	if calls := inner.Calls(); calls != 2 {
-		t.Fatalf("inner Accept called %d times at the cap, want 2: excess connections must stay in the backlog", calls)
+	// The acceptor holds the connection it took and accepts nothing more:
+	// the fourth stays queued in the (scripted) backlog.
+	if calls, queued := inner.Calls(), len(inner.results); calls != 3 || queued != 1 {
+		t.Fatalf("at the cap: inner Accept called %d times with %d left queued, want 3 and 1", calls, queued)
 	}
 	select {
-	case r := <-third:
+	case r := <-pending:
 		t.Fatalf("third Accept returned (%v, %v) while 2 connections were open", r.conn, r.err)
 	default:
 	}
 
 	_ = c1.Close()
-	r := receive(t, third)
+	r := receive(t, pending)
 	if r.err != nil {
 		t.Fatalf("third Accept after a close: %v", r.err)
+	}
+	if r.conn.(*conn).Conn != third.conn {
+		t.Fatal("the connection held while waiting was not the one returned")
 	}
 	if f.t.Active() != 2 {
 		t.Fatalf("active %d, want 2", f.t.Active())
@@ -277,9 +283,33 @@ func TestMaxConnsBlocksAcceptUntilAConnectionCloses(t *testing.T) {
 	_ = r.conn.Close()
 }
 
+func TestListenersSharingTokensDoNotStrandConnections(t *testing.T) {
+	// Two listeners on one address share a cap of 2. All pending
+	// connections happen to sit on b's queue while a's is empty: both must
+	// be served. An acceptor that took the last token before blocking on
+	// its empty listener would strand b's second connection.
+	f := newFixture(Config{MaxConns: 2})
+	a, b := Wrap(newScripted(), f.t), Wrap(newScripted(pipeConn(t), pipeConn(t)), f.t)
+	defer a.Close()
+	defer b.Close()
+	fromA := acceptAsync(a)
+	waitFor(t, "a to block in accept", func() bool { return a.inner.(*scriptedListener).Calls() == 1 })
+	first, second := receive(t, acceptAsync(b)), receive(t, acceptAsync(b))
+	if first.err != nil || second.err != nil {
+		t.Fatalf("b's connections: %v, %v", first.err, second.err)
+	}
+	_ = a.Close()
+	if r := receive(t, fromA); !errors.Is(r.err, net.ErrClosed) {
+		t.Fatalf("a returned %v after Close, want net.ErrClosed", r.err)
+	}
+	_, _ = first.conn.Close(), second.conn.Close()
+}
+
 func TestDoubleCloseReleasesOnce(t *testing.T) {
 	f := newFixture(Config{MaxConns: 2})
-	inner := newScripted(pipeConn(t), pipeConn(t), pipeConn(t), pipeConn(t))
+	a, held := net.Pipe()
+	t.Cleanup(func() { _, _ = a.Close(), held.Close() })
+	inner := newScripted(pipeConn(t), pipeConn(t), pipeConn(t), acceptResult{conn: a})
 	l := Wrap(inner, f.t)
 	defer l.Close()
 
@@ -304,6 +334,9 @@ func TestDoubleCloseReleasesOnce(t *testing.T) {
 	_ = l.Close()
 	if r := receive(t, fourth); !errors.Is(r.err, net.ErrClosed) {
 		t.Fatalf("Accept waiting for a token returned %v after Close, want net.ErrClosed", r.err)
+	}
+	if _, err := held.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the connection held while waiting for a token was not closed with the listener")
 	}
 	_, _ = c2.Close(), c3.Close()
 	if f.t.Active() != 0 || f.m.ConnectionsActive.Get() != 0 {
@@ -330,7 +363,6 @@ func TestClosedListenerReturnsCleanly(t *testing.T) {
 		if err := l.Close(); !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("second Close returned %v, want net.ErrClosed", err)
 		}
-		// The token taken by the interrupted Accept came back.
 		if len(f.t.tokens) != 0 {
 			t.Fatalf("%d tokens held after Close with no connections", len(f.t.tokens))
 		}

@@ -21,17 +21,18 @@ const (
 	ModeInline = "inline"
 )
 
-// FDReserve is how many file descriptors the server keeps for itself
-// (listeners, the poller, stdio, /proc reads for metrics) when it sizes the
-// default connection limit from the fd limit.
-const FDReserve = 32
+// FDReserve is how many file descriptors the server keeps for itself when
+// it sizes the default connection limit from the fd limit: 32 for the
+// poller, stdio and /proc reads for metrics, and per acceptor its listener
+// and the one accepted connection it may hold while waiting for a token.
+func FDReserve(acceptors int) int { return 32 + 2*acceptors }
 
 // Config is every setting of the server.
 type Config struct {
 	Addr         string
 	Acceptors    int
 	Backlog      int
-	MaxConns     int // 0: the fd limit minus FDReserve
+	MaxConns     int // 0: the fd limit minus FDReserve(Acceptors)
 	AcceptPause  time.Duration
 	TCPKeepAlive time.Duration
 
@@ -96,7 +97,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Backlog, "backlog", c.Backlog,
 		"listen backlog of each listener: connections the kernel holds until accepted (capped by net.core.somaxconn)")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns,
-		fmt.Sprintf("most simultaneous connections; more wait in the listen backlog (0: the fd limit minus %d)", FDReserve))
+		"most simultaneous connections; more wait in the listen backlog (0: the fd limit minus 32 minus 2 per acceptor)")
 	fs.DurationVar(&c.AcceptPause, "accept-pause", c.AcceptPause,
 		"how long an acceptor pauses after a resource shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM)")
 	fs.DurationVar(&c.TCPKeepAlive, "tcp-keepalive", c.TCPKeepAlive,

@@ -10,6 +10,7 @@ package metrics
 import (
 	"io"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -81,6 +82,7 @@ type Metrics struct {
 	WorkIterations        *vm.Gauge
 
 	requests [len(knownPaths)]pathRequests
+	answered atomic.Uint64
 }
 
 // pathRequests is the request accounting of one path.
@@ -140,6 +142,7 @@ func (m *Metrics) ObserveRequest(path string, code int, d time.Duration) {
 // without a duration: for requests answered before they could be timed,
 // such as malformed ones.
 func (m *Metrics) CountRequest(path string, code int) {
+	m.answered.Add(1)
 	r := m.pathRequests(path)
 	for j, c := range knownCodes {
 		if c == code {
@@ -159,9 +162,14 @@ func (m *Metrics) pathRequests(path string) *pathRequests {
 	return &m.requests[len(knownPaths)-1]
 }
 
+// Answered is the number of requests answered so far, all paths and codes.
+func (m *Metrics) Answered() uint64 { return m.answered.Load() }
+
 // WritePrometheus writes the offload metrics followed by Go runtime and
-// process metrics (CPU seconds, RSS, open fds) in the Prometheus text format.
+// process metrics (CPU seconds, RSS, open and maximum fds) in the Prometheus
+// text format.
 func (m *Metrics) WritePrometheus(w io.Writer) {
 	m.set.WritePrometheus(w)
 	vm.WriteProcessMetrics(w)
+	vm.WriteFDMetrics(w)
 }

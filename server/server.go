@@ -51,13 +51,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	reserve := config.FDReserve(cfg.Acceptors)
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = max(1, fdLimit-config.FDReserve)
+		cfg.MaxConns = max(1, fdLimit-reserve)
 	}
-	if cfg.MaxConns+config.FDReserve > fdLimit {
+	if cfg.MaxConns+reserve > fdLimit {
 		log.Warn("-max-conns plus the server's own descriptors exceeds the fd limit: expect \"too many open files\" under load",
-			"max_conns", cfg.MaxConns, "reserve", config.FDReserve, "fd_limit", fdLimit,
-			"hint", fmt.Sprintf("set -max-conns to at most %d or raise the limit (ulimit -n, LimitNOFILE= in systemd)", max(1, fdLimit-config.FDReserve)))
+			"max_conns", cfg.MaxConns, "reserve", reserve, "fd_limit", fdLimit,
+			"hint", fmt.Sprintf("set -max-conns to at most %d or raise the limit (ulimit -n, LimitNOFILE= in systemd)", max(1, fdLimit-reserve)))
 	}
 	somaxconn, err := acceptor.Somaxconn()
 	if err != nil {
@@ -88,7 +89,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		runner = s.pool
 	}
 
-	s.tracker = acceptor.NewTracker(acceptor.Config{MaxConns: cfg.MaxConns, Pause: cfg.AcceptPause, FDReserve: config.FDReserve}, log, m)
+	s.tracker = acceptor.NewTracker(acceptor.Config{MaxConns: cfg.MaxConns, Pause: cfg.AcceptPause, FDReserve: reserve}, log, m)
 	s.group, err = acceptor.Listen(ctx, acceptor.GroupConfig{
 		Addr: cfg.Addr, Acceptors: cfg.Acceptors, Backlog: cfg.Backlog, KeepAlive: cfg.TCPKeepAlive,
 	}, s.tracker)
@@ -121,7 +122,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		// never be the smaller one, or it would answer 503 and close.
 		Concurrency:     cfg.MaxConns + 1,
 		CloseOnShutdown: true,
-		Logger:          &fasthttpLogger{log: log, limit: ratelimit.New(time.Second)},
+		// fasthttp keeps a goroutine per recently used connection slot for
+		// this long; a short time keeps idle goroutines few after a burst.
+		MaxIdleWorkerDuration: 2 * time.Second,
+		Logger:                &fasthttpLogger{log: log, limit: ratelimit.New(time.Second)},
 	}
 
 	log.Info("offload ready",
@@ -208,7 +212,9 @@ func (s *Server) shutdown() error {
 		if s.pool != nil {
 			s.pool.Stop()
 		}
-		s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+		s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond),
+			"connections_accepted", s.m.ConnectionsAccepted.Get(), "connections_closed", s.m.ConnectionsClosed.Get(),
+			"requests_answered", s.m.Answered())
 		return nil
 	}
 

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		// fasthttp keeps a process-wide goroutine that refreshes the Date
 		// header, and each Serve's idle-worker cleaner notices a stop only
 		// after its sleep (MaxIdleWorkerDuration). Both are fasthttp's own
-		// and bounded: one per process, and one per Serve for 10 s.
+		// and bounded: one per process, and one per Serve for 2 s.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 	)
@@ -423,14 +423,13 @@ func TestShutdownTimeoutForcesClose(t *testing.T) {
 	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
 	queued := r.getAsync("/data?work=800ms")
 	waitFor(t, "a queued job", func() bool { return m.JobsQueued.Get() == 1 })
-	start := time.Now()
 	err := r.shutdown(t)
 	if err == nil || !strings.Contains(err.Error(), "shutdown timed out") {
 		t.Fatalf("Run returned %v, want a shutdown timeout error", err)
 	}
-	// The running job finishes (800ms); the queued one must not run.
-	if d := time.Since(start); d > 1500*time.Millisecond {
-		t.Fatalf("forced shutdown took %v: the queued job ran", d)
+	// The running job was allowed to finish; the queued one never ran.
+	if m.JobsDropped.Get() != 1 || m.JobsCompleted.Get() != 1 {
+		t.Fatalf("after a forced shutdown: dropped %d completed %d, want 1 and 1", m.JobsDropped.Get(), m.JobsCompleted.Get())
 	}
 	for _, ch := range []<-chan reply{slow, queued} {
 		if rep := <-ch; rep.err == nil && rep.code == 200 {

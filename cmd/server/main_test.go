@@ -293,7 +293,7 @@ func TestEMFILEFlood(t *testing.T) {
 	t.Logf("CPU while flooded: %.3f cores", used)
 
 	logs := c.logs.String()
-	for _, want := range []string{"level=WARN", "ulimit -n", "set -max-conns to at most 32"} {
+	for _, want := range []string{"level=WARN", "ulimit -n", "set -max-conns to at most 28"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("EMFILE warning lacks %q", want)
 		}
