@@ -4,8 +4,12 @@ GO       ?= go
 ARGS     ?=
 PKGS     := ./...
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
+# Fuzz targets as package:target; each runs FUZZTIME in "make fuzz" and a
+# few seconds in "make test" (their seed corpora run in every go test).
+FUZZ_TARGETS := ./handlers:FuzzParseWork ./handlers:FuzzServe ./server:FuzzRawRequest
+FUZZTIME     ?= 60s
 
-.PHONY: help build run test lint vet staticcheck fmt-check clean
+.PHONY: help build run test lint vet staticcheck fmt-check clean fuzz fuzz-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,8 +21,18 @@ build: ## build bin/server and bin/loadtest
 run: build ## build and serve on :8080 with the defaults (pass flags with ARGS="-pool 4")
 	./bin/server $(ARGS)
 
-test: lint ## vet, staticcheck, gofmt, then every test with the race detector
+test: lint ## vet, staticcheck, gofmt, every test with the race detector, 3 s of each fuzz target
 	$(GO) test $(GOFLAGS_TEST) $(PKGS)
+	$(MAKE) --no-print-directory fuzz-smoke
+
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 lint: vet staticcheck fmt-check ## static checks only
 
