@@ -53,8 +53,11 @@ type Result struct {
 	Throughput float64 `json:"throughput_rps"` // Answered per measured second
 	Goodput    float64 `json:"goodput_rps"`    // 2xx responses per measured second
 
-	Latency  Latency  `json:"latency_ms"`
-	Outcomes Outcomes `json:"outcomes"`
+	Latency Latency `json:"latency_ms"`
+	// LatencyByStatus is Latency for each status code on its own, so that
+	// fast refusals (503) and slow successes do not blur each other.
+	LatencyByStatus map[int]Latency `json:"latency_ms_by_status"`
+	Outcomes        Outcomes        `json:"outcomes"`
 
 	// ConnectionsOpened counts the TCP connections the run established,
 	// warmup included.
@@ -176,6 +179,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "Throughput  %.1f req/s answered, %.1f req/s 2xx\n", r.Throughput, r.Goodput)
 	l := r.Latency
 	fmt.Fprintf(&b, "Latency ms  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+	if len(r.LatencyByStatus) > 1 {
+		for _, code := range slices.Sorted(maps.Keys(r.LatencyByStatus)) {
+			l := r.LatencyByStatus[code]
+			fmt.Fprintf(&b, "  of %d     p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", code, l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+		}
+	}
 
 	o := &r.Outcomes
 	status := []string{"none"}

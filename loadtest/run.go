@@ -238,7 +238,8 @@ func (r *run) progress(done <-chan struct{}) {
 			}
 			return
 		case now := <-tick.C:
-			hist, out, finished := merge(r.tallies, r.s.Timeout)
+			m := merge(r.tallies, r.s.Timeout)
+			hist, out, finished := m.hist, m.out, m.finished
 			rate := float64(finished-lastFinished) / now.Sub(lastAt).Seconds()
 			lastFinished, lastAt = finished, now
 			line := fmt.Sprintf("%5.0fs  %7.0f req/s  p99 %7.2f ms  503s %d  errors %d",
@@ -260,7 +261,8 @@ func (r *run) progress(done <-chan struct{}) {
 }
 
 func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
-	hist, out, _ := merge(r.tallies, r.s.Timeout)
+	m := merge(r.tallies, r.s.Timeout)
+	hist, out := m.hist, m.out
 	out.Missed = r.missed.Load()
 	elapsed := max(stopped.Sub(r.measureStart), 0)
 
@@ -275,9 +277,13 @@ func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
 		ElapsedSeconds:    elapsed.Seconds(),
 		Interrupted:       interrupted,
 		Latency:           latencyOf(hist),
+		LatencyByStatus:   make(map[int]Latency, len(m.byStatus)),
 		Outcomes:          out,
 		ConnectionsOpened: r.target.opened.Load(),
 		Histogram:         hist,
+	}
+	for code, h := range m.byStatus {
+		res.LatencyByStatus[code] = latencyOf(h)
 	}
 	if r.s.open() {
 		res.Mode = Open

@@ -413,3 +413,24 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestLatencyByStatus(t *testing.T) {
+	// Every other request is refused at once; the rest take 20 ms. The
+	// overall p50 mixes them; per status each keeps its own shape.
+	var n atomic.Int64
+	url, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if n.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}))
+	res := mustRun(t, Config{URL: url, Connections: 4, Duration: time.Second})
+	ok, busy := res.LatencyByStatus[200], res.LatencyByStatus[503]
+	if ok.P50 < 20 || busy.P99 >= 10 {
+		t.Fatalf("200s p50 %.2f ms (want >= 20), 503s p99 %.2f ms (want < 10)", ok.P50, busy.P99)
+	}
+	if len(res.LatencyByStatus) != 2 {
+		t.Fatalf("latency for statuses %v, want 200 and 503 only", res.LatencyByStatus)
+	}
+}

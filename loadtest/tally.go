@@ -17,6 +17,7 @@ const maxSamples = 5
 type tally struct {
 	mu       sync.Mutex
 	hist     *hdrhistogram.Histogram // µs
+	byStatus map[int]*hdrhistogram.Histogram
 	status   map[int]int64
 	failures [numFailures]int64
 	samples  []string
@@ -32,7 +33,7 @@ func newHistogram(timeout time.Duration) *hdrhistogram.Histogram {
 }
 
 func newTally(timeout time.Duration) *tally {
-	return &tally{hist: newHistogram(timeout), status: make(map[int]int64)}
+	return &tally{hist: newHistogram(timeout), byStatus: make(map[int]*hdrhistogram.Histogram), status: make(map[int]int64)}
 }
 
 // answered records a response with the given status and latency.
@@ -49,6 +50,12 @@ func (t *tally) answered(status int, latency time.Duration, record bool) {
 	// rather than lost.
 	us := min(max(latency.Microseconds(), 0), t.hist.HighestTrackableValue())
 	_ = t.hist.RecordValue(us) // cannot fail: us is within range
+	h := t.byStatus[status]
+	if h == nil {
+		h = hdrhistogram.New(t.hist.LowestTrackableValue(), t.hist.HighestTrackableValue(), int(t.hist.SignificantFigures()))
+		t.byStatus[status] = h
+	}
+	_ = h.RecordValue(us)
 }
 
 // failed records a request that got no response.
@@ -79,15 +86,30 @@ func addSample(samples []string, msg string) []string {
 	return append(samples, msg)
 }
 
+// merged is what the tallies of a run add up to.
+type merged struct {
+	hist     *hdrhistogram.Histogram         // every answered request, µs
+	byStatus map[int]*hdrhistogram.Histogram // the same, per status code
+	out      Outcomes
+	finished int64
+}
+
 // merge folds the tallies into one histogram and one Outcomes. It may run
 // while workers are still recording.
-func merge(tallies []*tally, timeout time.Duration) (*hdrhistogram.Histogram, Outcomes, int64) {
+func merge(tallies []*tally, timeout time.Duration) merged {
 	hist := newHistogram(timeout)
+	byStatus := make(map[int]*hdrhistogram.Histogram)
 	out := Outcomes{Status: make(map[int]int64)}
 	var finished int64
 	for _, t := range tallies {
 		t.mu.Lock()
 		hist.Merge(t.hist)
+		for code, h := range t.byStatus {
+			if byStatus[code] == nil {
+				byStatus[code] = newHistogram(timeout)
+			}
+			byStatus[code].Merge(h)
+		}
 		for code, n := range t.status {
 			out.Status[code] += n
 		}
@@ -101,5 +123,5 @@ func merge(tallies []*tally, timeout time.Duration) (*hdrhistogram.Histogram, Ou
 		finished += t.finished
 		t.mu.Unlock()
 	}
-	return hist, out, finished
+	return merged{hist: hist, byStatus: byStatus, out: out, finished: finished}
 }
