@@ -122,6 +122,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		// never be the smaller one, or it would answer 503 and close.
 		Concurrency:     cfg.MaxConns + 1,
 		CloseOnShutdown: true,
+		// An idle keep-alive connection gives its read and write buffers
+		// back to a pool: 10,000 idle connections cost about 6 KB each
+		// instead of 16 KB, for a pool round trip per request.
+		ReduceMemoryUsage: true,
 		// fasthttp keeps a goroutine per recently used connection slot for
 		// this long; a short time keeps idle goroutines few after a burst.
 		MaxIdleWorkerDuration: 2 * time.Second,
