@@ -1,0 +1,229 @@
+package experiment
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"offload/loadtest"
+	"offload/loadtest/chart"
+)
+
+// Files written by AcceptVsDoneResult.WriteFiles.
+const (
+	AcceptVsDoneJSON   = "results.json"
+	AcceptVsDoneSeries = "series.csv"
+	AcceptVsDoneSteps  = "steps.csv"
+	AcceptVsDoneTable  = "table.md"
+	AcceptVsDoneChart  = "accept-vs-done.png"
+)
+
+// WriteFiles writes results.json, series.csv (every scraped point),
+// steps.csv and table.md (the per-step summary) and the chart
+// accept-vs-done.png into dir.
+func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
+	if err := writeJSON(filepath.Join(dir, AcceptVsDoneJSON), r); err != nil {
+		return err
+	}
+	series := [][]string{{"mode", "series", "t_s", "value"}}
+	for _, run := range r.Runs {
+		for _, name := range slices.Sorted(maps.Keys(run.Series)) {
+			for _, p := range run.Series[name] {
+				series = append(series, []string{run.Mode, name, num(p.At, 3), num(p.Value, 2)})
+			}
+		}
+	}
+	if err := writeCSV(filepath.Join(dir, AcceptVsDoneSeries), series); err != nil {
+		return err
+	}
+	steps := [][]string{{
+		"mode", "gomaxprocs", "pool", "start_s", "end_s", "offered_per_s", "accepted_per_s", "closed_per_s",
+		"completed_per_s", "rejected_per_s", "max_queued", "max_running", "max_connections", "max_backlog", "server_cpu_cores", "generator_cpu_cores", "other_cpu_cores", "healthz_p99_ms", "healthz_failed",
+	}}
+	for _, run := range r.Runs {
+		for _, st := range run.Steps {
+			steps = append(steps, []string{
+				run.Mode, itoa(int64(run.Procs)), itoa(int64(run.Pool)), num(st.StartS, 1), num(st.EndS, 1),
+				num(st.Offered, 0), num(st.Accepted, 1), num(st.Closed, 1), num(st.Completed, 1), num(st.Rejected, 1),
+				num(st.MaxQueued, 0), num(st.MaxRunning, 0), num(st.MaxConns, 0), num(st.MaxBacklog, 0), num(st.ServerCPU, 2), num(st.GeneratorCPU, 2), num(st.OtherCPU, 2), optNum(st.HealthzP99Ms, 2), itoa(st.HealthzFailed),
+			})
+		}
+	}
+	if err := writeCSV(filepath.Join(dir, AcceptVsDoneSteps), steps); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, AcceptVsDoneTable), []byte(r.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	panels := r.Panels()
+	if len(panels) == 0 {
+		return nil
+	}
+	if err := chart.Timeline(filepath.Join(dir, AcceptVsDoneChart), r.chartTitle(), panels); err != nil {
+		return fmt.Errorf("accept-vs-done chart: %w", err)
+	}
+	return nil
+}
+
+// Markdown returns table.md: the settings, the machine, each mode's step
+// summary and its overall load result.
+func (r *AcceptVsDoneResult) Markdown() string {
+	var b strings.Builder
+	s := r.Settings
+	fmt.Fprintf(&b, "# Accepted vs done under a rising rate, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Server: `%s`, work %s per /data request%s\n", s.Server, workText(s.Work), argsText(s.ServerArgs))
+	fmt.Fprintf(&b, "- Load: open loop, one request per connection, %v per rate step, at most %d in flight, request timeout %v\n",
+		seconds(s.StepS), s.MaxInflight, seconds(s.TimeoutS))
+	if len(r.Capacity) > 0 {
+		var caps []string
+		for _, run := range r.Runs {
+			if c, ok := r.Capacity[run.Mode]; ok {
+				caps = append(caps, fmt.Sprintf("%s %.0f req/s", run.Mode, c))
+			}
+		}
+		fmt.Fprintf(&b, "- Rates: %s × the larger measured capacity (closed loop, one request per connection: %s)\n",
+			floats(s.RateFactors), strings.Join(caps, ", "))
+	}
+	if s.ProbeRate > 0 {
+		fmt.Fprintf(&b, "- Probe: /healthz at %g req/s on a new connection each, one probe run per step\n", s.ProbeRate)
+	}
+	fmt.Fprintf(&b, "- Series: the server's own stats line every %v (-stats-interval); per-second rates are means over each step, gauges maxima. accepted/s counts every connection, so it includes the /healthz probes and the /metrics scrapes (one per %v) on top of the offered /data rate\n", seconds(s.ScrapeS), seconds(s.ScrapeS))
+	fmt.Fprintf(&b, "- Machine: %s\n\n", r.Machine)
+
+	b.WriteString("| mode | offered /data/s | accepted/s | closed/s | completed/s | rejected/s | max backlog | max open conns | max queued | max running | healthz p99 ms | server cores | generator cores | other cores |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, run := range r.Runs {
+		for _, st := range run.Steps {
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.2f | %.2f | %.2f |\n",
+				modeText(run), st.Offered, st.Accepted, st.Closed, st.Completed, st.Rejected,
+				st.MaxBacklog, st.MaxConns, st.MaxQueued, st.MaxRunning, optMs(st.HealthzP99Ms), st.ServerCPU, st.GeneratorCPU, st.OtherCPU)
+		}
+	}
+	b.WriteString("\nThe generator's view of each whole run (all steps):\n\n")
+	b.WriteString("| mode | answered | req/s | p50 ms | p99 ms | max ms | 200s | 503s | timeouts | other errors | missed sends | /metrics scrapes failed |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, run := range r.Runs {
+		o := run.Outcomes
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %d | %d | %d | %d of %d |\n",
+			modeText(run), run.Requests, run.Throughput, ms(run.Latency.P50), ms(run.Latency.P99), ms(run.Latency.Max),
+			o.Status[200], o.Status[503], o.Timeouts, o.Connect+o.Resets+o.Other, o.Missed,
+			run.ScrapeFailures, run.Scrapes+run.ScrapeFailures)
+	}
+	b.WriteString("\nMissed sends were due while the generator already had the maximum in flight:\n" +
+		"requests waiting somewhere, most likely in the server's listen backlog.\n")
+	return b.String()
+}
+
+// Panels returns the chart's panels: for each mode the offered /data rate
+// against connections accepted and closed and jobs completed and rejected
+// per second; then where connections wait (the kernel's listen backlog,
+// and open in the server); then where jobs wait (queued for a worker, or
+// running and so holding or waiting for a CPU).
+func (r *AcceptVsDoneResult) Panels() []chart.TimelinePanel {
+	var panels []chart.TimelinePanel
+	conns := chart.TimelinePanel{Title: "Connections waiting: in the listen backlog (not accepted) and open in the server", YLabel: "connections"}
+	jobs := chart.TimelinePanel{Title: "Jobs: queued for a worker, and running (holding or waiting for a CPU)", YLabel: "jobs"}
+	cpu := chart.TimelinePanel{Title: "CPU used by the server, the load generator and the rest of the machine", YLabel: "cores"}
+	for _, run := range r.Runs {
+		p := chart.TimelinePanel{Title: modeText(run), YLabel: "per second"}
+		if offered := r.offeredLine(run); len(offered.Points) > 0 {
+			p.Lines = append(p.Lines, offered)
+		}
+		for _, name := range []string{"accepted/s", "closed/s", "completed/s", "rejected/s"} {
+			if pts := run.Series[name]; len(pts) > 0 {
+				p.Lines = append(p.Lines, chart.Line{Label: name, Points: timelinePoints(pts)})
+			}
+		}
+		if len(p.Lines) > 0 {
+			panels = append(panels, p)
+		}
+		if pts := run.Series["backlog"]; len(pts) > 0 {
+			conns.Lines = append(conns.Lines, chart.Line{Label: run.Mode + " backlog", Points: timelinePoints(pts)})
+		}
+		if pts := run.Series["connections"]; len(pts) > 0 {
+			conns.Lines = append(conns.Lines, chart.Line{Label: run.Mode + " open", Points: timelinePoints(pts)})
+		}
+		if pts := run.Series["queued"]; len(pts) > 0 && run.Mode == ModeOffload {
+			jobs.Lines = append(jobs.Lines, chart.Line{Label: run.Mode + " queued", Points: timelinePoints(pts)})
+		}
+		if pts := run.Series["running"]; len(pts) > 0 {
+			jobs.Lines = append(jobs.Lines, chart.Line{Label: run.Mode + " running", Points: timelinePoints(pts)})
+		}
+		if pts := run.Series["server cpu"]; len(pts) > 0 {
+			cpu.Lines = append(cpu.Lines, chart.Line{Label: run.Mode + " server", Points: timelinePoints(pts)})
+		}
+		if pts := run.Series["generator cpu"]; len(pts) > 0 {
+			cpu.Lines = append(cpu.Lines, chart.Line{Label: run.Mode + " generator", Points: timelinePoints(pts)})
+		}
+		if pts := run.Series["other cpu"]; len(pts) > 0 {
+			cpu.Lines = append(cpu.Lines, chart.Line{Label: run.Mode + " other", Points: timelinePoints(pts)})
+		}
+	}
+	for _, p := range []chart.TimelinePanel{conns, jobs, cpu} {
+		if len(p.Lines) > 0 {
+			panels = append(panels, p)
+		}
+	}
+	return panels
+}
+
+// offeredLine is the offered rate as a step function over the ramp, and
+// zero after it while the last requests drain.
+func (r *AcceptVsDoneResult) offeredLine(run ModeRun) chart.Line {
+	line := chart.Line{Label: "offered /data/s"}
+	if len(run.Steps) == 0 {
+		return line
+	}
+	const edge = time.Millisecond
+	for _, st := range run.Steps {
+		from, to := time.Duration(st.StartS*float64(time.Second)), time.Duration(st.EndS*float64(time.Second))
+		line.Points = append(line.Points, chart.Point{T: from, V: st.Offered}, chart.Point{T: to - edge, V: st.Offered})
+	}
+	end := time.Duration(run.Steps[len(run.Steps)-1].EndS * float64(time.Second))
+	line.Points = append(line.Points, chart.Point{T: end, V: 0})
+	var last time.Duration
+	for _, pts := range run.Series {
+		if len(pts) > 0 {
+			last = max(last, time.Duration(pts[len(pts)-1].At*float64(time.Second)))
+		}
+	}
+	if last > end {
+		line.Points = append(line.Points, chart.Point{T: last, V: 0})
+	}
+	return line
+}
+
+func (r *AcceptVsDoneResult) chartTitle() string {
+	return "Connections accepted vs requests done, one request per connection, rising rate"
+}
+
+func timelinePoints(pts []loadtest.Point) []chart.Point {
+	out := make([]chart.Point, 0, len(pts))
+	for _, p := range pts {
+		t := time.Duration(p.At * float64(time.Second))
+		if len(out) > 0 && t <= out[len(out)-1].T {
+			continue // a duplicate time cannot be drawn; keep the first
+		}
+		out = append(out, chart.Point{T: t, V: p.Value})
+	}
+	return out
+}
+
+func modeText(run ModeRun) string {
+	if run.Mode == ModeInline {
+		return fmt.Sprintf("inline, GOMAXPROCS=%d", run.Procs)
+	}
+	return fmt.Sprintf("offload, GOMAXPROCS=%d, pool=%d", run.Procs, run.Pool)
+}
+
+func floats(fs []float64) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = fmt.Sprintf("%g", f)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,339 @@
+package experiment
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"offload/loadtest/chart"
+)
+
+// NewResultsDir creates and returns a fresh directory base/name-TIMESTAMP
+// for one experiment's files, adding a suffix if a run in the same second
+// took the name.
+func NewResultsDir(base, name string) (string, error) {
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", fmt.Errorf("results directory: %w", err)
+	}
+	stem := filepath.Join(base, name+"-"+time.Now().Format("20060102-150405"))
+	for i := 1; ; i++ {
+		dir := stem
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", stem, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || i == 100 {
+			return "", fmt.Errorf("results directory: %w", err)
+		}
+	}
+}
+
+// Files written by SweepResult.WriteFiles.
+const (
+	SweepJSON       = "results.json"
+	SweepCSV        = "results.csv"
+	SweepSummaryCSV = "summary.csv"
+	SweepTable      = "table.md"
+	SweepChart      = "sweep.png"
+)
+
+// WriteFiles writes results.json, results.csv (every run), summary.csv
+// (one row per configuration and engine), table.md and the chart sweep.png
+// into dir.
+func (r *SweepResult) WriteFiles(dir string) error {
+	if err := writeJSON(filepath.Join(dir, SweepJSON), r); err != nil {
+		return err
+	}
+	if err := writeRowsCSV(filepath.Join(dir, SweepCSV), r.Rows); err != nil {
+		return err
+	}
+	if err := writeRowsCSV(filepath.Join(dir, SweepSummaryCSV), r.summary()); err != nil {
+		return err
+	}
+	md := r.Markdown()
+	if err := os.WriteFile(filepath.Join(dir, SweepTable), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	if len(r.summary()) == 0 {
+		return nil
+	}
+	if err := chart.Sweep(filepath.Join(dir, SweepChart), r.chartTitle(), r.ChartPoints()); err != nil {
+		return fmt.Errorf("sweep chart: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func writeCSV(path string, records [][]string) error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	if err := w.WriteAll(records); err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// summary returns r.Summary, computing it if r was built without one.
+func (r *SweepResult) summary() []Row {
+	if r.Summary == nil {
+		return Summarize(r.Rows)
+	}
+	return r.Summary
+}
+
+func writeRowsCSV(path string, rows []Row) error {
+	records := [][]string{{
+		"mode", "engine", "pool", "run", "runs", "req_per_s", "req_per_s_min", "req_per_s_max", "p50_ms", "p99_ms", "p99_9_ms", "healthz_p99_ms", "healthz_failed",
+		"status_503", "errors", "accepted", "completed", "rejected",
+		"server_cpu_ms_per_request", "server_cpu_cores", "generator_cpu_cores", "other_cpu_cores", "requests", "elapsed_s",
+	}}
+	for _, row := range rows {
+		records = append(records, []string{
+			row.Mode, string(row.Engine), strconv.Itoa(row.Pool), strconv.Itoa(row.Run), strconv.Itoa(max(row.Runs, 1)),
+			num(row.Throughput, 1), num(row.ThroughputMin, 1), num(row.ThroughputMax, 1),
+			num(row.P50Ms, 3), num(row.P99Ms, 3), optNum(row.P999Ms, 3), optNum(row.HealthzP99Ms, 3), itoa(row.HealthzFailed),
+			itoa(row.Status503), itoa(row.Errors), itoa(row.Accepted), itoa(row.Completed), itoa(row.Rejected),
+			num(row.ServerCPUMsPerRequest, 3), num(row.ServerCPUCores, 3), num(row.GeneratorCPUCores, 3), num(row.OtherCPUCores, 3),
+			itoa(row.Requests), num(row.ElapsedS, 3),
+		})
+	}
+	return writeCSV(path, records)
+}
+
+// Markdown returns table.md: the settings, the machine, the table and, when
+// both engines ran, their comparison.
+func (r *SweepResult) Markdown() string {
+	var b strings.Builder
+	s := r.Settings
+	fmt.Fprintf(&b, "# Pool-size sweep, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Server: `%s`, GOMAXPROCS=%d, work %s per /data request%s\n", s.Server, s.Procs, workText(s.Work), argsText(s.ServerArgs))
+	fmt.Fprintf(&b, "- Load: closed loop, %d connections, %s, %v measured after %v warmup, request timeout %v%s\n",
+		s.Connections, connText(s.Close), seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), wrkText(s))
+	if s.Repeat > 1 {
+		fmt.Fprintf(&b, "- Each configuration run %d times, engines interleaved; medians shown\n", s.Repeat)
+	}
+	if s.ProbeRate > 0 {
+		fmt.Fprintf(&b, "- Probe: /healthz at %g req/s on a new connection each, alongside the load\n", s.ProbeRate)
+	}
+	fmt.Fprintf(&b, "- Machine: %s\n\n", r.Machine)
+	b.WriteString(r.Table())
+	if c := r.Comparison(); c != "" {
+		b.WriteString("\nwrk against the built-in generator, same settings, run back to back:\n\n")
+		b.WriteString(c)
+	}
+	b.WriteString("\n" + sweepNotes)
+	return b.String()
+}
+
+// sweepNotes explains the columns of the sweep table.
+const sweepNotes = `req/s counts every /data response in the measured time; with repeated runs
+each figure is the median over the runs (req/s followed by its range) and
+503s and errors are summed. Latencies are in
+milliseconds. wrk reports no p99.9 (-), and its 503s column counts every
+response with status >= 400. accepted and completed are the server's own
+counters of accepted connections and completed jobs over warmup and
+measurement, healthz probes included. CPU ms/req is the server's CPU time
+per completed job; server and generator cores are CPU seconds per wall
+second, and on a small machine they compete for the same cores. other cores
+is what the rest of the machine took meanwhile (other processes, hypervisor
+steal): well above zero, the run was disturbed.
+`
+
+// Table returns the summary rows as a markdown table. With repeated runs,
+// req/s is the median followed by the range.
+func (r *SweepResult) Table() string {
+	var b strings.Builder
+	b.WriteString("| mode | engine | pool | req/s | p50 ms | p99 ms | p99.9 ms | healthz p99 ms | 503s | errors | accepted | completed | CPU ms/req | server cores | generator cores | other cores |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, row := range r.summary() {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f |\n",
+			row.Mode, row.Engine, poolText(row), rateText(row), ms(row.P50Ms), ms(row.P99Ms), optMs(row.P999Ms), optMs(row.HealthzP99Ms),
+			row.Status503, row.Errors, row.Accepted, row.Completed, row.ServerCPUMsPerRequest, row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores)
+	}
+	return b.String()
+}
+
+// Comparison returns a markdown table of wrk against the built-in engine
+// for every configuration both measured, with the ratio of their request
+// rates, or "" if the sweep did not use both.
+func (r *SweepResult) Comparison() string {
+	type key struct {
+		mode string
+		pool int
+	}
+	builtin := map[key]Row{}
+	rows := r.summary()
+	for _, row := range rows {
+		if row.Engine == Builtin {
+			builtin[key{row.Mode, row.Pool}] = row
+		}
+	}
+	var b strings.Builder
+	for _, w := range rows {
+		bi, ok := builtin[key{w.Mode, w.Pool}]
+		if w.Engine != Wrk || !ok {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("| mode | pool | builtin req/s | wrk req/s | wrk/builtin | builtin p99 ms | wrk p99 ms | builtin generator cores | wrk generator cores |\n")
+			b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		}
+		ratio := "-"
+		if bi.Throughput > 0 {
+			ratio = fmt.Sprintf("%.2f", w.Throughput/bi.Throughput)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n",
+			w.Mode, poolText(w), rateText(bi), rateText(w), ratio, ms(bi.P99Ms), ms(w.P99Ms), bi.GeneratorCPUCores, w.GeneratorCPUCores)
+	}
+	return b.String()
+}
+
+// ChartPoints turns the summary rows into sweep chart points: a line per mode (and
+// engine, when there are several). Inline mode has no pool, so its single
+// measurement is drawn as a flat reference line across the pool sizes of
+// the offload runs.
+func (r *SweepResult) ChartPoints() []chart.SweepPoint {
+	engines := map[Engine]bool{}
+	var pools []int
+	rows := r.summary()
+	for _, row := range rows {
+		engines[row.Engine] = true
+		if row.Mode == ModeOffload {
+			pools = append(pools, row.Pool)
+		}
+	}
+	slices.Sort(pools)
+	pools = slices.Compact(pools)
+	if len(pools) == 0 {
+		pools = []int{0} // inline only: a single point at "no pool"
+	}
+	var pts []chart.SweepPoint
+	for _, row := range rows {
+		name := row.Mode
+		if row.Mode == ModeInline {
+			name = "inline (no pool)"
+		}
+		if len(engines) > 1 {
+			name += ", " + string(row.Engine)
+		}
+		p99 := time.Duration(row.P99Ms * float64(time.Millisecond))
+		if row.Mode == ModeInline {
+			for _, pool := range pools {
+				pts = append(pts, chart.SweepPoint{Series: name, Pool: pool, Throughput: row.Throughput, P99: p99})
+			}
+			continue
+		}
+		pts = append(pts, chart.SweepPoint{Series: name, Pool: row.Pool, Throughput: row.Throughput, P99: p99})
+	}
+	return pts
+}
+
+func (r *SweepResult) chartTitle() string {
+	s := r.Settings
+	t := fmt.Sprintf("Pool sweep: GOMAXPROCS=%d, %d conns %s, work %s", s.Procs, s.Connections, connText(s.Close), workText(s.Work))
+	if s.Repeat > 1 {
+		t += fmt.Sprintf(", median of %d", s.Repeat)
+	}
+	return t
+}
+
+// rateText is the request rate of a row, with its range over repeated runs.
+func rateText(row Row) string {
+	if row.Runs <= 1 || row.ThroughputMin == row.ThroughputMax {
+		return fmt.Sprintf("%.0f", row.Throughput)
+	}
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", row.Throughput, row.ThroughputMin, row.ThroughputMax)
+}
+
+func poolText(row Row) string {
+	if row.Mode == ModeInline {
+		return "-"
+	}
+	return strconv.Itoa(row.Pool)
+}
+
+func connText(closeEach bool) string {
+	if closeEach {
+		return "one request per connection"
+	}
+	return "keep-alive"
+}
+
+func workText(w string) string {
+	if w == "" {
+		return "the server's default"
+	}
+	return w
+}
+
+func argsText(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return ", extra flags `" + strings.Join(args, " ") + "`"
+}
+
+func wrkText(s SweepSettings) string {
+	if s.WrkThreads == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", wrk with %d thread(s)", s.WrkThreads)
+}
+
+// ms formats a latency in milliseconds with about three significant digits.
+func ms(v float64) string {
+	switch {
+	case v < 10:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case v < 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+}
+
+func optMs(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return ms(*v)
+}
+
+func num(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+
+func optNum(v *float64, prec int) string {
+	if v == nil {
+		return ""
+	}
+	return num(*v, prec)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}
