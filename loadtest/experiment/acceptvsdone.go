@@ -241,10 +241,12 @@ type ModeRun struct {
 	Steps []Step `json:"steps"`
 
 	// Load summarises the generator's view of the whole run.
-	Requests   int64             `json:"requests"`
-	Throughput float64           `json:"req_per_s"`
-	Latency    loadtest.Latency  `json:"latency_ms"`
-	Outcomes   loadtest.Outcomes `json:"outcomes"`
+	Requests   int64            `json:"requests"`
+	Throughput float64          `json:"req_per_s"`
+	Latency    loadtest.Latency `json:"latency_ms"`
+	// LatencyByStatus separates, say, fast 503s from slow 200s.
+	LatencyByStatus map[int]loadtest.Latency `json:"latency_ms_by_status"`
+	Outcomes        loadtest.Outcomes        `json:"outcomes"`
 	// ElapsedS is the ramp plus the time the last requests took to finish.
 	ElapsedS float64 `json:"elapsed_s"`
 	// Scrapes and ScrapeFailures count the /metrics scrapes made during
@@ -549,6 +551,7 @@ func (mr *ModeRun) fill(res *loadtest.Result, rates []float64, step, interval ti
 	mr.Requests = res.Answered
 	mr.Throughput = res.Throughput
 	mr.Latency = res.Latency
+	mr.LatencyByStatus = res.LatencyByStatus
 	mr.Outcomes = res.Outcomes
 	mr.ElapsedS = res.ElapsedSeconds
 	if sc := res.Scrape; sc != nil {

@@ -104,13 +104,14 @@ func (r *AcceptVsDoneResult) Markdown() string {
 		}
 	}
 	b.WriteString("\nThe generator's view of each whole run (all steps):\n\n")
-	b.WriteString("| mode | answered | req/s | p50 ms | p99 ms | max ms | 200s | 503s | timeouts | other errors | missed sends | /metrics scrapes failed |\n")
+	b.WriteString("| mode | answered | req/s | 200s | p50 ms of 200s | p99 ms of 200s | 503s | p99 ms of 503s | timeouts | other errors | missed sends | /metrics scrapes failed |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, run := range r.Runs {
 		o := run.Outcomes
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %d | %d | %d | %d of %d |\n",
-			modeText(run), run.Requests, run.Throughput, ms(run.Latency.P50), ms(run.Latency.P99), ms(run.Latency.Max),
-			o.Status[200], o.Status[503], o.Timeouts, o.Connect+o.Resets+o.Other, o.Missed,
+		ok, busy := run.LatencyByStatus[200], run.LatencyByStatus[503]
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %d | %s | %s | %d | %s | %d | %d | %d | %d of %d |\n",
+			modeText(run), run.Requests, run.Throughput, o.Status[200], ms(ok.P50), ms(ok.P99),
+			o.Status[503], statusMs(o.Status[503], busy.P99), o.Timeouts, o.Connect+o.Resets+o.Other, o.Missed,
 			run.ScrapeFailures, run.Scrapes+run.ScrapeFailures)
 	}
 	b.WriteString("\nMissed sends were due while the generator already had the maximum in flight:\n" +
@@ -218,6 +219,15 @@ func modeText(run ModeRun) string {
 		return fmt.Sprintf("inline, GOMAXPROCS=%d", run.Procs)
 	}
 	return fmt.Sprintf("offload, GOMAXPROCS=%d, pool=%d", run.Procs, run.Pool)
+}
+
+// statusMs is a latency of responses with some status, "-" if there were
+// none.
+func statusMs(n int64, v float64) string {
+	if n == 0 {
+		return "-"
+	}
+	return ms(v)
 }
 
 func floats(fs []float64) string {
