@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"offload/loadtest"
+	"offload/loadtest/experiment"
+)
+
+// serverBin is the real server, built once for the tests that run load.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "offload-loadtest-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
+		return 1
+	}
+	serverBin = filepath.Join(dir, "server")
+	build := exec.Command("go", "build", "-o", serverBin, "./cmd/server")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build server: %v\n%s", err, out)
+		return 1
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// invoke runs the command line in process and returns its exit status,
+// stdout and stderr.
+func invoke(t *testing.T, terminal bool, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	code := run(ctx, args, &env{stdout: &stdout, stderr: &stderr, terminal: terminal})
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "server")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Usage: loadtest [command]"},
+		{[]string{"-c", "x", "http://127.0.0.1:1/data"}, `loadtest run: invalid value "x" for flag -c`},
+		{[]string{"run", "-c", "0", "http://127.0.0.1:1/data"}, "loadtest run: -c must be >= 1"},
+		{[]string{"run", "-nope"}, "loadtest run: flag provided but not defined: -nope"},
+		{[]string{"run"}, "want exactly one URL argument"},
+		{[]string{"run", "https://127.0.0.1/data"}, "must be absolute http"},
+		{[]string{"run", "-c", "4", "-rate", "100", "http://127.0.0.1:1/data"}, "-c (closed loop) and -rate (open loop) exclude each other"},
+		{[]string{"run", "-rate", "100:0", "http://127.0.0.1:1/data"}, `invalid value "100:0" for flag -rate: "0" is not a number > 0`},
+		{[]string{"run", "-max-inflight", "10", "http://127.0.0.1:1/data"}, "-max-inflight applies to the open loop only"},
+		{[]string{"run", "-d", "0s", "http://127.0.0.1:1/data"}, "-d must be > 0"},
+		{[]string{"run", "-rate", "1:2:3", "-d", "2ns", "http://127.0.0.1:1/data"}, "too short for 3 rate steps"},
+		{[]string{"run", "-scrape-interval", "0", "-metrics-url", "http://x/metrics", "http://127.0.0.1:1/data"}, "-metrics-url needs scraping on"},
+		{[]string{"sweep", "-pools", "1,x"}, `invalid value "1,x" for flag -pools: "x" is not a positive integer`},
+		{[]string{"sweep", "-pools", "2,2"}, "2 is listed twice"},
+		{[]string{"sweep", "-modes", "offload,turbo"}, `"turbo" is not one of offload, inline`},
+		{[]string{"sweep", "-engines", "ab"}, `"ab" is not one of builtin, wrk`},
+		{[]string{"sweep", "-engines", "wrk", "-d", "1500ms"}, "wrk takes whole seconds only"},
+		{[]string{"sweep", "-engines", "wrk", "-c", "5", "-wrk-threads", "2"}, "must be a multiple of wrk threads"},
+		{[]string{"sweep", "-procs", "0"}, "GOMAXPROCS (procs) must be >= 1"},
+		{[]string{"sweep", "-repeat", "0"}, "repeat must be >= 1"},
+		{[]string{"sweep", "-work", "0s"}, "-work must be > 0"},
+		{[]string{"sweep", "-server-args", "-pool 3"}, "-pool is set by the sweep"},
+		{[]string{"sweep", "-name", "a/b"}, "must be a plain file name"},
+		{[]string{"sweep", "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"accept-vs-done", "-rates", "100:200", "-factors", "1,2"}, "-rates and -factors exclude each other"},
+		{[]string{"accept-vs-done", "-factors", "1,-2"}, `"-2" is not a number > 0`},
+		{[]string{"accept-vs-done", "-step", "0s"}, "step must be > 0"},
+		{[]string{"accept-vs-done", "-offload-pool", "0"}, "offload pool size must be >= 1"},
+		{[]string{"accept-vs-done", "-server-args", "-stats-interval=1s"}, "-stats-interval=1s is set by the experiment"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := tt.args
+			if len(args) > 0 && (args[0] == "sweep" || args[0] == "accept-vs-done") {
+				// A missing server must not be what fails: flags come first.
+				args = append([]string{args[0], "-server", missing}, args[1:]...)
+			}
+			code, stdout, stderr := invoke(t, false, args...)
+			if code != exitUsage {
+				t.Errorf("exit status %d, want %d", code, exitUsage)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q lacks %q", stderr, tt.want)
+			}
+			if tt.args != nil && strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestMissingServerIsOneActionableLine(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "bin", "server")
+	for _, cmd := range []string{"sweep", "accept-vs-done"} {
+		code, _, stderr := invoke(t, false, cmd, "-server", missing, "-out", t.TempDir())
+		want := fmt.Sprintf("loadtest %s: %s not found: run make build first\n", cmd, missing)
+		if code != exitFailure || stderr != want {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", cmd, code, stderr, exitFailure, want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, tt := range []struct {
+		cmd   string
+		flags []string
+	}{
+		{"run", []string{"-c", "-rate", "-max-inflight", "-close", "-d", "-warmup", "-timeout", "-json", "-scrape-interval", "-metrics-url"}},
+		{"sweep", []string{"-pools", "-modes", "-engines", "-procs", "-c", "-d", "-warmup", "-timeout", "-work", "-close", "-wrk-threads", "-repeat", "-probe-rate", "-server", "-server-args", "-out", "-name"}},
+		{"accept-vs-done", []string{"-modes", "-offload-procs", "-offload-pool", "-inline-procs", "-rates", "-factors", "-capacity-time", "-step", "-max-inflight", "-timeout", "-scrape-interval", "-work", "-probe-rate", "-server", "-server-args", "-out", "-name"}},
+	} {
+		code, stdout, stderr := invoke(t, false, tt.cmd, "-h")
+		if code != exitOK || stderr != "" {
+			t.Errorf("%s -h: exit %d, stderr %q", tt.cmd, code, stderr)
+		}
+		if !strings.HasPrefix(stdout, "Usage: loadtest ") {
+			t.Errorf("%s -h: usage starts %q", tt.cmd, stdout[:min(40, len(stdout))])
+		}
+		for _, f := range tt.flags {
+			if !strings.Contains(stdout, "\n  "+f+" ") && !strings.Contains(stdout, "\n  "+f+"\n") {
+				t.Errorf("%s -h does not document %s", tt.cmd, f)
+			}
+		}
+	}
+	if code, stdout, _ := invoke(t, false, "help"); code != exitOK || !strings.Contains(stdout, "accept-vs-done") {
+		t.Errorf("help: exit %d, %q", code, stdout)
+	}
+}
+
+// startServer starts the real server for a test.
+func startServer(t *testing.T) *experiment.ServerProcess {
+	t.Helper()
+	srv, err := experiment.StartServer(t.Context(), experiment.ServerConfig{Binary: serverBin, Args: []string{"-work", "1ms"}, Procs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return srv
+}
+
+func TestRunSummaryWithLiveLineOnATerminal(t *testing.T) {
+	srv := startServer(t)
+	code, stdout, stderr := invoke(t, true, "-c", "2", "-d", "1500ms", "-warmup", "0", srv.URL("/data"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Closed loop with 2 connections", "Throughput", "Status      200: ", "Scraped http://" + srv.Addr() + "/metrics"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	// One live line after the first second, overwritten in place.
+	if !strings.Contains(stderr, "\r") || !strings.Contains(stderr, "req/s") || !strings.Contains(stderr, "p99") {
+		t.Errorf("no live line on the terminal: %q", stderr)
+	}
+}
+
+func TestRunJSONAndQuietWhenNotATerminal(t *testing.T) {
+	srv := startServer(t)
+	code, stdout, stderr := invoke(t, false, "-json", "-rate", "50:100", "-d", "1s", "-warmup", "0", "-scrape-interval", "0", srv.URL("/data"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("stderr %q, want nothing when it is not a terminal", stderr)
+	}
+	var res loadtest.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("stdout is not a JSON result: %v\n%s", err, stdout)
+	}
+	if res.Mode != loadtest.Open || len(res.Rates) != 2 || res.Answered < 50 || res.Outcomes.Errors() != 0 || res.Scrape != nil {
+		t.Errorf("result: mode %s, rates %v, %d answered, %d errors, scrape %v", res.Mode, res.Rates, res.Answered, res.Outcomes.Errors(), res.Scrape)
+	}
+}
+
+func TestSweepCommand(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := invoke(t, false, "sweep", "-server", serverBin, "-pools", "1", "-modes", "offload", "-procs", "2",
+		"-c", "2", "-d", "1s", "-warmup", "0", "-work", "1ms", "-probe-rate", "5", "-out", out, "-name", "tiny")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "run 1 of 1 (mode=offload pool=1 engine=builtin), ~") {
+		t.Errorf("progress: %q", stderr)
+	}
+	if !strings.Contains(stdout, "\n| offload | builtin | 1 | ") {
+		t.Errorf("table:\n%s", stdout)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "tiny-*"))
+	if len(dirs) != 1 || !strings.HasSuffix(strings.TrimSpace(stdout), "results in "+dirs[0]) {
+		t.Fatalf("results directories %v; stdout ends %q", dirs, stdout[max(0, len(stdout)-80):])
+	}
+	for _, f := range []string{"results.csv", "summary.csv", "results.json", "table.md", "sweep.png"} {
+		if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
+			t.Error(err)
+		}
+	}
+}

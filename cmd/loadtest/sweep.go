@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"offload/loadtest/experiment"
+)
+
+const sweepUsage = `Usage: loadtest sweep [flags]
+
+Measures /data throughput and latency against the worker pool size. For each
+pool size in offload mode, and once for inline mode (which has no pool), it
+starts the server with GOMAXPROCS=-procs, waits for /healthz, warms up, loads
+/data in a closed loop of -c connections while probing /healthz on the side,
+scrapes the server's counters, and stops it with SIGTERM, requiring exit
+status 0. With several engines each configuration is measured by each engine
+back to back, and a table compares their request rates. On a noisy machine,
+-repeat runs every configuration several times, interleaved, and reports
+medians.
+
+Prints a markdown table and writes results.csv (every run), summary.csv,
+results.json, table.md and sweep.png into -out/NAME-TIMESTAMP/.
+
+Flags:
+`
+
+// sweepCommand is "loadtest sweep".
+func sweepCommand(ctx context.Context, args []string, e *env) int {
+	def := experiment.DefaultSweepConfig()
+	fs := newFlagSet("sweep")
+	pools := intList(def.Pools)
+	fs.Var(&pools, "pools", "worker pool `sizes` for offload mode, comma-separated")
+	modes := choiceList{values: def.Modes, allowed: []string{experiment.ModeOffload, experiment.ModeInline}}
+	fs.Var(&modes, "modes", "server `modes`, comma-separated: offload, inline")
+	engines := choiceList{values: []string{string(experiment.Builtin)}, allowed: []string{string(experiment.Builtin), string(experiment.Wrk)}}
+	fs.Var(&engines, "engines", "load `generators`, comma-separated: builtin, wrk")
+	procs := fs.Int("procs", def.Procs, "the server's GOMAXPROCS (the default is this machine's CPU count)")
+	conns := fs.Int("c", def.Connections, "closed-loop `connections`")
+	duration := fs.Duration("d", def.Duration, "measured duration of each run (whole seconds with wrk)")
+	warmup := fs.Duration("warmup", def.Warmup, "load before each measurement, not recorded (wrk rounds up to seconds)")
+	timeout := fs.Duration("timeout", def.Timeout, "bound on each request")
+	work := fs.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
+	closeEach := fs.Bool("close", false, "one request per connection (\"Connection: close\") instead of keep-alive")
+	wrkThreads := fs.Int("wrk-threads", def.WrkThreads, "wrk's -t `threads`; -c must be a multiple")
+	repeat := fs.Int("repeat", def.Repeat, "`runs` of each configuration, engines interleaved; the table shows medians")
+	probeRate := fs.Float64("probe-rate", def.ProbeRate, "/healthz probes per second during each run, each on a new connection (`rate`; 0 disables)")
+	server := fs.String("server", def.Server, "server `binary`")
+	serverArgs := fs.String("server-args", "", "extra server `flags` for every run, space-separated, e.g. \"-queue 128\"")
+	out := fs.String("out", "results", "`directory` under which the results directory is created")
+	name := fs.String("name", "sweep", "results directory `prefix`: -out/NAME-TIMESTAMP")
+	if code, ok := parse(fs, args, sweepUsage, e); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(e, "sweep", fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	if strings.ContainsAny(*name, `/\`) || *name == "" {
+		return usageError(e, "sweep", fmt.Sprintf("-name %q must be a plain file name", *name))
+	}
+
+	cfg := def
+	cfg.Server = *server
+	cfg.ServerArgs = strings.Fields(*serverArgs)
+	cfg.Procs = *procs
+	cfg.Pools = pools
+	cfg.Modes = modes.values
+	cfg.Engines = nil
+	for _, en := range engines.values {
+		cfg.Engines = append(cfg.Engines, experiment.Engine(en))
+	}
+	cfg.Connections = *conns
+	cfg.Duration = *duration
+	cfg.Warmup = *warmup
+	cfg.Timeout = *timeout
+	cfg.Work = *work
+	cfg.Close = *closeEach
+	cfg.WrkThreads = *wrkThreads
+	cfg.Repeat = *repeat
+	cfg.ProbeRate = *probeRate
+	if *work <= 0 {
+		return usageError(e, "sweep", fmt.Sprintf("-work must be > 0 (got %v)", *work))
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(e, "sweep", err.Error())
+	}
+	if err := cfg.Preflight(); err != nil {
+		return failure(e, "sweep", err)
+	}
+	cfg.Progress = e.stderr
+	if e.terminal {
+		cfg.Live = e.stderr
+	}
+
+	dir, err := experiment.NewResultsDir(*out, *name)
+	if err != nil {
+		return failure(e, "sweep", err)
+	}
+	res, runErr := experiment.Sweep(ctx, cfg)
+	if res == nil || len(res.Rows) == 0 {
+		os.Remove(dir) // nothing to keep; fails harmlessly if not empty
+		if runErr == nil {
+			runErr = fmt.Errorf("no runs")
+		}
+		return failure(e, "sweep", runErr)
+	}
+	if err := res.WriteFiles(dir); err != nil {
+		return failure(e, "sweep", err)
+	}
+	fmt.Fprintln(e.stdout)
+	fmt.Fprint(e.stdout, res.Table())
+	if cmp := res.Comparison(); cmp != "" {
+		fmt.Fprintln(e.stdout, "\nwrk against the built-in generator (ratio of req/s):")
+		fmt.Fprintln(e.stdout)
+		fmt.Fprint(e.stdout, cmp)
+	}
+	if runErr != nil {
+		fmt.Fprintf(e.stdout, "\npartial results in %s\n", dir)
+		return failure(e, "sweep", runErr)
+	}
+	fmt.Fprintf(e.stdout, "\nresults in %s\n", dir)
+	return exitOK
+}
