@@ -47,7 +47,7 @@ func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 	step := fs.Duration("step", def.Step, "how long each rate is offered")
 	maxInflight := fs.Int("max-inflight", def.MaxInflight, "most outstanding `requests`; sends due beyond it are counted as missed")
 	timeout := fs.Duration("timeout", def.Timeout, "bound on each request")
-	scrapeInterval := fs.Duration("scrape-interval", def.ScrapeInterval, "time between scrapes of /metrics")
+	scrapeInterval := fs.Duration("scrape-interval", def.ScrapeInterval, "resolution of the timelines: the server's -stats-interval, and how often the listen backlog and CPU use are sampled")
 	work := fs.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
 	probeRate := fs.Float64("probe-rate", def.ProbeRate, "/healthz probes per second, each on a new connection (`rate`; 0 disables)")
 	server := fs.String("server", def.Server, "server `binary`")

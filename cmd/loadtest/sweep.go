@@ -19,8 +19,8 @@ starts the server with GOMAXPROCS=-procs, waits for /healthz, warms up, loads
 scrapes the server's counters, and stops it with SIGTERM, requiring exit
 status 0. With several engines each configuration is measured by each engine
 back to back, and a table compares their request rates. On a noisy machine,
--repeat runs every configuration several times, interleaved, and reports
-medians.
+-repeat runs the whole sweep several times over, so that a drift of the
+machine's speed spreads over every configuration, and reports medians.
 
 Prints a markdown table and writes results.csv (every run), summary.csv,
 results.json, table.md and sweep.png into -out/NAME-TIMESTAMP/.
@@ -46,7 +46,7 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 	work := fs.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
 	closeEach := fs.Bool("close", false, "one request per connection (\"Connection: close\") instead of keep-alive")
 	wrkThreads := fs.Int("wrk-threads", def.WrkThreads, "wrk's -t `threads`; -c must be a multiple")
-	repeat := fs.Int("repeat", def.Repeat, "`runs` of each configuration, engines interleaved; the table shows medians")
+	repeat := fs.Int("repeat", def.Repeat, "run the whole sweep this many `times` over; the table and chart show medians")
 	probeRate := fs.Float64("probe-rate", def.ProbeRate, "/healthz probes per second during each run, each on a new connection (`rate`; 0 disables)")
 	server := fs.String("server", def.Server, "server `binary`")
 	serverArgs := fs.String("server-args", "", "extra server `flags` for every run, space-separated, e.g. \"-queue 128\"")

@@ -18,7 +18,7 @@ import (
 // AcceptVsDoneConfig describes the accept-versus-done experiment: for each
 // mode, a server under an open-loop rate of one request per connection
 // that rises in equal steps from below to well above its capacity, with
-// its connection and job counters scraped throughout. Start from
+// its connection and job counters recorded throughout. Start from
 // DefaultAcceptVsDoneConfig.
 //
 // The defaults mirror the original experiment's threads with GOMAXPROCS:
@@ -31,7 +31,7 @@ type AcceptVsDoneConfig struct {
 	// Server is the server executable.
 	Server string
 	// ServerArgs are extra server flags for both modes; the experiment sets
-	// -mode, -pool and -work itself.
+	// -mode, -pool, -work and -stats-interval itself.
 	ServerArgs []string
 	// Work is the server's -work; 0 keeps the server's default.
 	Work time.Duration
@@ -59,8 +59,9 @@ type AcceptVsDoneConfig struct {
 	MaxInflight int
 	// Timeout bounds each request.
 	Timeout time.Duration
-	// ScrapeInterval is the time between scrapes of /metrics, the
-	// resolution of the timelines.
+	// ScrapeInterval is the resolution of the timelines: the server's
+	// -stats-interval, and the time between samples of the listen queue and
+	// CPU use and between scrapes of /metrics.
 	ScrapeInterval time.Duration
 	// ProbeRate is the /healthz probe's rate during the ramp (0 disables
 	// it); each step is probed separately so that its p99 shows when IO
@@ -186,7 +187,8 @@ func flagName(arg string) string {
 }
 
 // AcceptVsDoneSettings records the experiment's configuration in its
-// results.
+// results. The fields are AcceptVsDoneConfig's, with durations in seconds
+// (the names ending in S) and Work as text.
 type AcceptVsDoneSettings struct {
 	Server       string    `json:"server"`
 	ServerArgs   []string  `json:"server_args,omitempty"`
@@ -501,6 +503,12 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		}
 		<-loadDone
 		own := <-sampled
+		select {
+		case <-srv.Exited():
+			// Explains any failure below better than its own message.
+			return srv.failure("exited during the run", srv.exitErr())
+		default:
+		}
 		// One more stats line covers the last requests' interval.
 		end := time.Since(start) + c.ScrapeInterval
 		var probeErr error

@@ -25,7 +25,7 @@ type Machine struct {
 	Kernel string `json:"kernel"`
 	// GoVersion is the Go toolchain this program was built with.
 	GoVersion string `json:"go_version"`
-	// Wrk is the first line of "wrk -v", when wrk is installed.
+	// Wrk is wrk's name and version from "wrk -v", when wrk is installed.
 	Wrk string `json:"wrk,omitempty"`
 }
 
@@ -50,8 +50,10 @@ func DescribeMachine(ctx context.Context) Machine {
 		defer cancel()
 		// wrk -v prints its version and usage, then exits with status 1.
 		out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
-		m.Wrk, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
-		m.Wrk = strings.TrimSpace(m.Wrk)
+		// "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer"
+		if f := strings.Fields(string(out)); len(f) >= 2 && f[0] == "wrk" {
+			m.Wrk = f[0] + " " + f[1]
+		}
 	}
 	return m
 }

@@ -134,7 +134,7 @@ func (r *SweepResult) Markdown() string {
 	fmt.Fprintf(&b, "- Load: closed loop, %d connections, %s, %v measured after %v warmup, request timeout %v%s\n",
 		s.Connections, connText(s.Close), seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), wrkText(s))
 	if s.Repeat > 1 {
-		fmt.Fprintf(&b, "- Each configuration run %d times, engines interleaved; medians shown\n", s.Repeat)
+		fmt.Fprintf(&b, "- The whole sweep run %d times over, engines back to back; medians shown\n", s.Repeat)
 	}
 	if s.ProbeRate > 0 {
 		fmt.Fprintf(&b, "- Probe: /healthz at %g req/s on a new connection each, alongside the load\n", s.ProbeRate)
@@ -150,11 +150,10 @@ func (r *SweepResult) Markdown() string {
 }
 
 // sweepNotes explains the columns of the sweep table.
-const sweepNotes = `req/s counts every /data response in the measured time; with repeated runs
-each figure is the median over the runs (req/s followed by its range) and
-503s and errors are summed. Latencies are in
-milliseconds. wrk reports no p99.9 (-), and its 503s column counts every
-response with status >= 400. accepted and completed are the server's own
+const sweepNotes = `req/s counts every /data response in the measured time. With repeated runs
+each figure is the median over the runs (req/s is followed by its range),
+and 503s and errors are summed. Latencies are in milliseconds. wrk reports
+no p99.9 (-), and its 503s column counts every response with status >= 400. accepted and completed are the server's own
 counters of accepted connections and completed jobs over warmup and
 measurement, healthz probes included. CPU ms/req is the server's CPU time
 per completed job; server and generator cores are CPU seconds per wall
@@ -178,38 +177,59 @@ func (r *SweepResult) Table() string {
 }
 
 // Comparison returns a markdown table of wrk against the built-in engine
-// for every configuration both measured, with the ratio of their request
-// rates, or "" if the sweep did not use both.
+// for every configuration both measured: the ratio of their median request
+// rates and, with repeated runs, the ratio within each back-to-back pair,
+// which the machine's drift affects least. It returns "" if the sweep did
+// not use both engines.
 func (r *SweepResult) Comparison() string {
 	type key struct {
 		mode string
 		pool int
+		run  int
 	}
 	builtin := map[key]Row{}
-	rows := r.summary()
-	for _, row := range rows {
+	for _, row := range r.summary() {
 		if row.Engine == Builtin {
-			builtin[key{row.Mode, row.Pool}] = row
+			builtin[key{row.Mode, row.Pool, 0}] = row
+		}
+	}
+	runs := map[key]Row{}
+	for _, row := range r.Rows {
+		if row.Engine == Builtin {
+			runs[key{row.Mode, row.Pool, row.Run}] = row
 		}
 	}
 	var b strings.Builder
-	for _, w := range rows {
-		bi, ok := builtin[key{w.Mode, w.Pool}]
+	for _, w := range r.summary() {
+		bi, ok := builtin[key{w.Mode, w.Pool, 0}]
 		if w.Engine != Wrk || !ok {
 			continue
 		}
 		if b.Len() == 0 {
-			b.WriteString("| mode | pool | builtin req/s | wrk req/s | wrk/builtin | builtin p99 ms | wrk p99 ms | builtin generator cores | wrk generator cores |\n")
-			b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+			b.WriteString("| mode | pool | builtin req/s | wrk req/s | wrk/builtin | paired ratios | builtin p99 ms | wrk p99 ms | builtin generator cores | wrk generator cores |\n")
+			b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		}
-		ratio := "-"
-		if bi.Throughput > 0 {
-			ratio = fmt.Sprintf("%.2f", w.Throughput/bi.Throughput)
+		var pairs []string
+		for _, row := range r.Rows {
+			if row.Engine != Wrk || row.Mode != w.Mode || row.Pool != w.Pool {
+				continue
+			}
+			if pb, ok := runs[key{row.Mode, row.Pool, row.Run}]; ok && pb.Throughput > 0 {
+				pairs = append(pairs, fmt.Sprintf("%.2f", row.Throughput/pb.Throughput))
+			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n",
-			w.Mode, poolText(w), rateText(bi), rateText(w), ratio, ms(bi.P99Ms), ms(w.P99Ms), bi.GeneratorCPUCores, w.GeneratorCPUCores)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n",
+			w.Mode, poolText(w), rateText(bi), rateText(w), ratioText(w.Throughput, bi.Throughput), strings.Join(pairs, ", "),
+			ms(bi.P99Ms), ms(w.P99Ms), bi.GeneratorCPUCores, w.GeneratorCPUCores)
 	}
 	return b.String()
+}
+
+func ratioText(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }
 
 // ChartPoints turns the summary rows into sweep chart points: a line per mode (and

@@ -32,7 +32,7 @@ func TestSummarize(t *testing.T) {
 
 	res := &SweepResult{Rows: rows, Summary: got}
 	cmp := res.Comparison()
-	if !strings.Contains(cmp, "| offload | 2 | 250 (200–300) | 290 (280–310) | 1.16 |") {
+	if !strings.Contains(cmp, "| offload | 2 | 250 (200–300) | 290 (280–310) | 1.16 | 0.97, 1.55, 1.12 |") {
 		t.Errorf("comparison:\n%s", cmp)
 	}
 	table := res.Table()
@@ -98,7 +98,7 @@ func TestProgress(t *testing.T) {
 	NewProgress(nil, []PlannedRun{{"a", time.Second}}).Start(0) // silent, no panic
 }
 
-func TestSweepPlanRunsInlineOnce(t *testing.T) {
+func TestSweepPlanRunsInlineOncePerRepeat(t *testing.T) {
 	c := DefaultSweepConfig()
 	c.Pools = []int{4, 1}
 	c.Modes = []string{ModeInline, ModeOffload}
@@ -110,10 +110,10 @@ func TestSweepPlanRunsInlineOnce(t *testing.T) {
 	}
 	want := []string{
 		"mode=inline pool=- engine=builtin repeat=1/2", "mode=inline pool=- engine=wrk repeat=1/2",
-		"mode=inline pool=- engine=builtin repeat=2/2", "mode=inline pool=- engine=wrk repeat=2/2",
 		"mode=offload pool=1 engine=builtin repeat=1/2", "mode=offload pool=1 engine=wrk repeat=1/2",
-		"mode=offload pool=1 engine=builtin repeat=2/2", "mode=offload pool=1 engine=wrk repeat=2/2",
 		"mode=offload pool=4 engine=builtin repeat=1/2", "mode=offload pool=4 engine=wrk repeat=1/2",
+		"mode=inline pool=- engine=builtin repeat=2/2", "mode=inline pool=- engine=wrk repeat=2/2",
+		"mode=offload pool=1 engine=builtin repeat=2/2", "mode=offload pool=1 engine=wrk repeat=2/2",
 		"mode=offload pool=4 engine=builtin repeat=2/2", "mode=offload pool=4 engine=wrk repeat=2/2",
 	}
 	if strings.Join(labels, "\n") != strings.Join(want, "\n") {

@@ -74,9 +74,8 @@ type SweepConfig struct {
 	// WrkThreads is wrk's -t; Connections must be a multiple of it.
 	WrkThreads int
 	// Repeat is how many times each configuration is measured (>= 1). On
-	// a shared machine one run can be 25% off the next; the repetitions
-	// are interleaved (every engine once, then again) and the table and
-	// chart show their medians.
+	// a shared machine one run can be 25% off the next; the sweep is run
+	// Repeat times over, and the table and chart show the medians.
 	Repeat int
 
 	// ProbeRate is how many /healthz requests per second a separate open
@@ -215,7 +214,8 @@ func (c *SweepConfig) Preflight() error {
 	return nil
 }
 
-// SweepSettings records a sweep's configuration in its results.
+// SweepSettings records a sweep's configuration in its results. The fields
+// are SweepConfig's, with durations in seconds (the names ending in S).
 type SweepSettings struct {
 	Server      string   `json:"server"`
 	ServerArgs  []string `json:"server_args,omitempty"`
@@ -334,27 +334,28 @@ func (r sweepRun) label() string {
 	return l
 }
 
-// plan lists the runs in order: modes as given, pool sizes in increasing
-// order, and for each configuration every engine back to back, repeated,
-// so that engines and repetitions of one configuration see the machine in
-// the same state as far as possible.
+// plan lists the runs in order: each repetition goes through modes as
+// given and pool sizes in increasing order, with every engine back to back
+// for each configuration. Repetitions are the outer loop so that a slow
+// drift of the machine's speed, common on shared machines, spreads over
+// every configuration instead of favouring the ones measured first.
 func (c *SweepConfig) plan() []sweepRun {
 	pools := slices.Sorted(slices.Values(c.Pools))
 	var runs []sweepRun
-	add := func(mode string, pool int) {
-		for rep := 1; rep <= c.Repeat; rep++ {
+	for rep := 1; rep <= c.Repeat; rep++ {
+		add := func(mode string, pool int) {
 			for _, e := range c.Engines {
 				runs = append(runs, sweepRun{mode: mode, pool: pool, engine: e, run: rep, repeats: c.Repeat})
 			}
 		}
-	}
-	for _, m := range c.Modes {
-		if m == ModeInline {
-			add(m, 0)
-			continue
-		}
-		for _, p := range pools {
-			add(m, p)
+		for _, m := range c.Modes {
+			if m == ModeInline {
+				add(m, 0)
+				continue
+			}
+			for _, p := range pools {
+				add(m, p)
+			}
 		}
 	}
 	return runs
