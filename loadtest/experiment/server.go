@@ -279,7 +279,11 @@ func (s *ServerProcess) awaitHealthy(ctx context.Context) error {
 		if err == nil {
 			err = fmt.Errorf("/healthz answered %d", code)
 		}
-		last = err
+		// An attempt cut short by the deadline says less than the one
+		// before it (e.g. "connection refused").
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-s.exited:
 			return s.failure("exited before it was healthy", s.exitErr())
