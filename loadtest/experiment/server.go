@@ -280,8 +280,9 @@ func (s *ServerProcess) awaitHealthy(ctx context.Context) error {
 			err = fmt.Errorf("/healthz answered %d", code)
 		}
 		// An attempt cut short by the deadline says less than the one
-		// before it (e.g. "connection refused").
-		if last == nil || ctx.Err() == nil {
+		// before it (e.g. "connection refused"). The clock decides, as the
+		// dial's own timer can fire a moment before ctx reports it.
+		if dl, _ := ctx.Deadline(); last == nil || time.Now().Before(dl) {
 			last = err
 		}
 		select {
