@@ -1,0 +1,237 @@
+// Package bench measures offload against its performance targets and
+// writes one report with a row per target: the measured value and whether
+// it passed.
+//
+// Everything runs on one machine, which on the project's CI and development
+// boxes has two shared, noisy cores that the load generator uses too. So the
+// rows compare things side by side within one run (offload against inline,
+// the acceptor group against a bare fasthttp server) and account for the
+// server's own CPU time, read from /proc, rather than trusting wall-clock
+// throughput alone.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"offload/loadtest"
+	"offload/loadtest/experiment"
+)
+
+// Config says what to benchmark and where.
+type Config struct {
+	// Server is the offload binary, e.g. "bin/server".
+	Server string
+	// Plain is the bare fasthttp baseline, e.g. "bin/plainserver".
+	Plain string
+	// Procs is the GOMAXPROCS of the servers; 0 means every CPU.
+	Procs int
+	// Scale multiplies every measurement window; below 1 for quick runs
+	// (tests), 1 for the report.
+	Scale float64
+	// Progress receives a line per step; nil for none.
+	Progress io.Writer
+}
+
+// Row is one target of the report.
+type Row struct {
+	ID       int                `json:"id"`
+	Name     string             `json:"name"`
+	Target   string             `json:"target"`
+	Measured string             `json:"measured"`
+	Pass     bool               `json:"pass"`
+	Notes    []string           `json:"notes,omitempty"`
+	Values   map[string]float64 `json:"values"`
+	Err      string             `json:"error,omitempty"`
+}
+
+// PoolPoint is one pool size of the IO-responsiveness sweep.
+type PoolPoint struct {
+	Pool         int     `json:"pool"`
+	HealthzP99Ms float64 `json:"healthz_p99_ms"`
+	HealthzN     int64   `json:"healthz_probes"`
+	Goodput      float64 `json:"data_goodput_rps"`
+	DataP99Ms    float64 `json:"data_200_p99_ms"`
+}
+
+// Report is the outcome of a benchmark run.
+type Report struct {
+	Machine   experiment.Machine `json:"machine"`
+	Procs     int                `json:"procs"`
+	Started   time.Time          `json:"started"`
+	Took      float64            `json:"took_s"`
+	Rows      []Row              `json:"rows"`
+	PoolSweep []PoolPoint        `json:"pool_sweep"`
+	// Capacity is the saturated /data throughput at the default settings
+	// (4 ms of work), which the overload and latency rows are relative to.
+	Capacity float64 `json:"capacity_rps"`
+	// UnitCost is the single-core time of one default /data job.
+	UnitCostMs float64 `json:"unit_cost_ms"`
+}
+
+// Passed reports whether every row passed.
+func (r *Report) Passed() bool {
+	for _, row := range r.Rows {
+		if !row.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// bench carries a run's state between the rows.
+type bench struct {
+	cfg    Config
+	report *Report
+	// capacity and unit cost at the default 4 ms work, from row 1; the
+	// later rows scale their load from them.
+	capacity float64
+	unitCost time.Duration
+}
+
+// Run measures every target in order and returns the report. A row that
+// cannot be measured fails with its error noted; the others still run.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Procs == 0 {
+		cfg.Procs = runtime.NumCPU()
+	}
+	if cfg.Scale <= 0 {
+		cfg.Scale = 1
+	}
+	for _, bin := range []string{cfg.Server, cfg.Plain} {
+		if err := experiment.CheckServerBinary(bin); err != nil {
+			return nil, err
+		}
+	}
+	b := &bench{cfg: cfg, report: &Report{
+		Machine: experiment.DescribeMachine(ctx),
+		Procs:   cfg.Procs,
+		Started: time.Now(),
+	}}
+	steps := []func(context.Context) Row{
+		b.workEfficiency,
+		b.handOff,
+		b.acceptorOverhead,
+		b.ioResponsive,
+		b.overload,
+		b.connections,
+		b.halfCapacityLatency,
+	}
+	for i, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return b.report, fmt.Errorf("benchmark interrupted: %w", err)
+		}
+		row := step(ctx)
+		row.ID = i + 1
+		if row.Err != "" {
+			row.Pass = false
+		}
+		b.report.Rows = append(b.report.Rows, row)
+		b.progress("row %d %s: %s (%s)", row.ID, row.Name, row.Measured, passText(row.Pass))
+	}
+	b.report.Took = time.Since(b.report.Started).Seconds()
+	b.report.Capacity = b.capacity
+	b.report.UnitCostMs = ms(b.unitCost)
+	return b.report, nil
+}
+
+func passText(ok bool) string {
+	if ok {
+		return "pass"
+	}
+	return "FAIL"
+}
+
+func (b *bench) progress(format string, args ...any) {
+	if b.cfg.Progress != nil {
+		fmt.Fprintf(b.cfg.Progress, "bench: "+format+"\n", args...)
+	}
+}
+
+// scaled shortens d for quick runs, never below 300 ms.
+func (b *bench) scaled(d time.Duration) time.Duration {
+	return max(time.Duration(float64(d)*b.cfg.Scale), 300*time.Millisecond)
+}
+
+// server starts the offload server (or the plain baseline) with args.
+func (b *bench) start(ctx context.Context, binary string, args ...string) (*experiment.ServerProcess, error) {
+	return experiment.StartServer(ctx, experiment.ServerConfig{Binary: binary, Args: args, Procs: b.cfg.Procs})
+}
+
+// stop stops a server and folds a failed drain into err.
+func stop(ctx context.Context, srv *experiment.ServerProcess, err error) error {
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, srv.Stop(stopCtx))
+}
+
+// snapshot is the server's state at one instant of a measurement.
+type snapshot struct {
+	at      time.Time
+	cpu     float64
+	metrics map[string]float64
+}
+
+func take(ctx context.Context, srv *experiment.ServerProcess) (snapshot, error) {
+	cpu, err := srv.CPUSeconds()
+	if err != nil {
+		return snapshot{}, err
+	}
+	m, err := srv.Metrics(ctx)
+	if err != nil {
+		return snapshot{}, err
+	}
+	return snapshot{at: time.Now(), cpu: cpu, metrics: m}, nil
+}
+
+// delta is what changed between two snapshots.
+type delta struct {
+	seconds float64 // wall clock
+	cpu     float64 // server CPU seconds
+	a, b    snapshot
+}
+
+func (d delta) counter(name string) float64 { return d.b.metrics[name] - d.a.metrics[name] }
+
+// measure warms the server up with cfg for warmup, then runs cfg for
+// duration between two snapshots of the server.
+func measure(ctx context.Context, srv *experiment.ServerProcess, cfg loadtest.Config, warmup, duration time.Duration) (*loadtest.Result, delta, error) {
+	if warmup > 0 {
+		w := cfg
+		w.Duration, w.Warmup, w.ScrapeURL = warmup, 0, ""
+		if _, err := loadtest.Run(ctx, w); err != nil {
+			return nil, delta{}, fmt.Errorf("warm up: %w", err)
+		}
+	}
+	before, err := take(ctx, srv)
+	if err != nil {
+		return nil, delta{}, err
+	}
+	cfg.Duration, cfg.Warmup = duration, 0
+	res, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return nil, delta{}, fmt.Errorf("load %s: %w", cfg.URL, err)
+	}
+	after, err := take(ctx, srv)
+	if err != nil {
+		return nil, delta{}, err
+	}
+	return res, delta{seconds: after.at.Sub(before.at).Seconds(), cpu: after.cpu - before.cpu, a: before, b: after}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// fdLimit is this process's soft limit on open files.
+func fdLimit() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(rl.Cur)
+}

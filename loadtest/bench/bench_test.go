@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// The real server and the bare baseline, built once from this module.
+var serverBin, plainBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "offload-bench-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	serverBin, plainBin = filepath.Join(dir, "server"), filepath.Join(dir, "plainserver")
+	for bin, pkg := range map[string]string{serverBin: "./cmd/server", plainBin: "./internal/plainserver"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// TestBenchQuick runs every row at a small scale: the numbers are too
+// short-lived to judge the targets, but every row must measure something
+// plausible and the report must carry it.
+func TestBenchQuick(t *testing.T) {
+	var progress bytes.Buffer
+	rep, err := Run(t.Context(), Config{Server: serverBin, Plain: plainBin, Scale: 0.05, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 7 {
+		t.Fatalf("%d rows, want 7", len(rep.Rows))
+	}
+	for _, row := range rep.Rows {
+		if row.Err != "" {
+			t.Errorf("row %d %s: %s", row.ID, row.Name, row.Err)
+		}
+		if len(row.Values) == 0 || row.Measured == "" {
+			t.Errorf("row %d %s measured nothing", row.ID, row.Name)
+		}
+	}
+	if rep.Capacity <= 0 || rep.UnitCostMs <= 0 {
+		t.Errorf("capacity %v req/s, unit cost %v ms", rep.Capacity, rep.UnitCostMs)
+	}
+	if eff := rep.Rows[0].Values["efficiency_4ms"]; eff <= 0.2 || eff > 1.2 {
+		t.Errorf("work efficiency %.2f is not plausible", eff)
+	}
+	if len(rep.PoolSweep) != 2*rep.Procs {
+		t.Errorf("pool sweep has %d points, want 1..%d", len(rep.PoolSweep), 2*rep.Procs)
+	}
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 1 | **Work efficiency**", "| 7 | **Latency at half capacity**", "Pool sweep", "| 1 | "} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+	dir := t.TempDir()
+	if err := rep.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"report.md", "report.json"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	if !strings.Contains(progress.String(), "row 7") {
+		t.Errorf("no progress for row 7:\n%s", progress.String())
+	}
+}
+
+// TestSoakQuick soaks for a few seconds with bursts of abuse: every
+// request is answered and the server's resources return to where they were.
+func TestSoakQuick(t *testing.T) {
+	rep, err := Soak(t.Context(), SoakConfig{
+		Server: serverBin, Duration: 4 * time.Second, BurstEvery: time.Second, BurstSize: 20, SampleEvery: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass {
+		t.Fatalf("soak failed: %v", rep.Checks)
+	}
+	if rep.Bursts == 0 || rep.Requests == 0 || len(rep.Samples) < 4 {
+		t.Fatalf("soak did too little: %d bursts, %d requests, %d samples", rep.Bursts, rep.Requests, len(rep.Samples))
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}

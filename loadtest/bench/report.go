@@ -1,0 +1,73 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// WriteMarkdown writes the report as markdown: the machine, a table with a
+// row per target, the pool-size sweep, and the notes.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Machine: %s; servers at GOMAXPROCS=%d; run %s, took %.0f s.\n\n",
+		r.Machine, r.Procs, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Took)
+	fmt.Fprintf(&b, "Capacity (saturated /data, -work 4ms): %.0f req/s; single-core cost of one job W = %.3f ms.\n\n", r.Capacity, r.UnitCostMs)
+	b.WriteString("| # | target | measured | result |\n|---|---|---|---|\n")
+	for _, row := range r.Rows {
+		measured := row.Measured
+		if row.Err != "" {
+			measured += " — error: " + row.Err
+		}
+		fmt.Fprintf(&b, "| %d | **%s**: %s | %s | %s |\n", row.ID, row.Name, cell(row.Target), cell(measured), passText(row.Pass))
+	}
+	if len(r.PoolSweep) > 0 {
+		b.WriteString("\nPool sweep (row 4: /data open loop at 2× capacity, /healthz probed at 100/s):\n\n")
+		b.WriteString("| pool | /healthz p99 ms | probes | /data goodput req/s | /data 200 p99 ms |\n|---|---|---|---|---|\n")
+		for _, p := range r.PoolSweep {
+			fmt.Fprintf(&b, "| %d | %.2f | %d | %.0f | %.1f |\n", p.Pool, p.HealthzP99Ms, p.HealthzN, p.Goodput, p.DataP99Ms)
+		}
+	}
+	var notes []string
+	for _, row := range r.Rows {
+		for _, n := range row.Notes {
+			notes = append(notes, fmt.Sprintf("- row %d: %s", row.ID, n))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nNotes:\n\n" + strings.Join(notes, "\n") + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// cell keeps a table cell on one line.
+func cell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
+
+// Save writes report.md and report.json into dir.
+func (r *Report) Save(dir string) error {
+	f, err := os.Create(filepath.Join(dir, "report.md"))
+	if err != nil {
+		return fmt.Errorf("save report: %w", err)
+	}
+	if err := r.WriteMarkdown(f); err != nil {
+		f.Close()
+		return fmt.Errorf("save report: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save report: %w", err)
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,503 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"offload/loadtest"
+	"offload/loadtest/experiment"
+	"offload/loadtest/wrk"
+	"offload/work"
+)
+
+// defaultWork is the server's default -work and the work of every row that
+// does not say otherwise.
+const defaultWork = 4 * time.Millisecond
+
+// unitCost is the single-core time of n iterations of the work: the fastest
+// of repeated timed runs, the one least disturbed by anything else on the
+// machine, so efficiencies built on it are if anything too low.
+func unitCost(n int) time.Duration {
+	var (
+		s     work.Scratch
+		buf   []byte
+		best  = time.Duration(1<<63 - 1)
+		start = time.Now()
+	)
+	for runs := 0; runs < 5 || time.Since(start) < 300*time.Millisecond; runs++ {
+		t := time.Now()
+		buf = work.Compute(buf[:0], n, &s)
+		best = min(best, time.Since(t))
+	}
+	return best
+}
+
+// serverIterations reads how many iterations one default job has on srv.
+func serverIterations(ctx context.Context, srv *experiment.ServerProcess) (int, error) {
+	m, err := srv.Metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := m["offload_work_default_iterations"]
+	if !ok {
+		return 0, errors.New("server does not export offload_work_default_iterations")
+	}
+	return int(n), nil
+}
+
+// 1. Work efficiency: how much of the server's CPU goes to the work.
+func (b *bench) workEfficiency(ctx context.Context) Row {
+	row := Row{
+		Name:   "Work efficiency",
+		Target: "completed jobs × single-core job cost / server CPU s: ≥ 0.95 at -work 4ms, ≥ 0.75 at -work 100us",
+		Values: map[string]float64{},
+		Pass:   true,
+	}
+	for _, c := range []struct {
+		work time.Duration
+		want float64
+	}{{defaultWork, 0.95}, {100 * time.Microsecond, 0.75}} {
+		eff, capacity, unit, err := b.efficiency(ctx, c.work)
+		if err != nil {
+			row.Err = err.Error()
+			row.Measured = "not measured"
+			return row
+		}
+		key := c.work.String()
+		row.Values["efficiency_"+key] = eff
+		row.Values["capacity_rps_"+key] = capacity
+		row.Values["unit_cost_ms_"+key] = ms(unit)
+		row.Pass = row.Pass && eff >= c.want
+		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s, job %.3f ms); ", eff, c.work, capacity, ms(unit))
+		if c.work == defaultWork {
+			b.capacity, b.unitCost = capacity, unit
+		}
+	}
+	row.Measured = row.Measured[:len(row.Measured)-2]
+	row.Notes = append(row.Notes, "closed loop, 32 keep-alive connections; CPU from /proc/PID/stat over the measured window")
+	return row
+}
+
+// efficiency saturates a server doing w per job and returns completed jobs
+// × unit cost / server CPU seconds, the completion rate and the unit cost.
+func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate float64, unit time.Duration, err error) {
+	srv, err := b.start(ctx, b.cfg.Server, "-work", w.String())
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { err = stop(ctx, srv, err) }()
+	n, err := serverIterations(ctx, srv)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	unit = unitCost(n)
+	_, d, err := measure(ctx, srv, loadtest.Config{URL: srv.URL("/data"), Connections: 32}, b.scaled(time.Second), b.scaled(6*time.Second))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	completed := d.counter("offload_jobs_completed_total")
+	if completed == 0 || d.cpu <= 0 {
+		return 0, 0, 0, fmt.Errorf("no work completed at -work %v", w)
+	}
+	return completed * unit.Seconds() / d.cpu, completed / d.seconds, unit, nil
+}
+
+// closedLoop drives url with conns closed-loop connections for d and
+// returns the requests per second, using wrk when it is installed (it
+// leaves more of the shared CPU to the server) and the built-in generator
+// otherwise.
+func (b *bench) closedLoop(ctx context.Context, url string, conns int, d time.Duration, closeEach bool) (float64, string, error) {
+	if _, err := exec.LookPath("wrk"); err == nil {
+		res, _, err := wrk.Run(ctx, wrk.Options{
+			Threads: 2, Connections: conns, Duration: max(time.Second, d.Round(time.Second)), Close: closeEach, URL: url,
+		})
+		if err != nil {
+			return 0, "wrk", err
+		}
+		if n := res.SocketErrors.Total() + res.Non2xx3xx; n > 0 {
+			return 0, "wrk", fmt.Errorf("wrk saw %d errors or non-2xx answers from %s", n, url)
+		}
+		return res.RequestsPerSec, "wrk", nil
+	}
+	res, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: conns, Duration: d, Close: closeEach})
+	if err != nil {
+		return 0, "built-in generator", err
+	}
+	if n := res.Outcomes.Errors(); n > 0 {
+		return 0, "built-in generator", fmt.Errorf("%d failed requests to %s", n, url)
+	}
+	return res.Throughput, "built-in generator", nil
+}
+
+// abResult is one side of an A/B comparison.
+type abResult struct {
+	rps, cpuPerReq []float64
+}
+
+// compare alternates closed-loop load between servers a and b for rounds
+// rounds, so both see the same machine conditions, and returns each side's
+// per-round requests per second and server CPU seconds per request.
+func (b *bench) compare(ctx context.Context, path string, servers [2]*experiment.ServerProcess, rounds int, conns int) ([2]abResult, string, error) {
+	var out [2]abResult
+	var engine string
+	for range rounds {
+		for i, srv := range servers {
+			cpu0, err := srv.CPUSeconds()
+			if err != nil {
+				return out, engine, err
+			}
+			rps, eng, err := b.closedLoop(ctx, srv.URL(path), conns, b.scaled(3*time.Second), false)
+			if err != nil {
+				return out, eng, err
+			}
+			engine = eng
+			cpu1, err := srv.CPUSeconds()
+			if err != nil {
+				return out, engine, err
+			}
+			out[i].rps = append(out[i].rps, rps)
+			out[i].cpuPerReq = append(out[i].cpuPerReq, (cpu1-cpu0)/(rps*b.scaled(3*time.Second).Seconds()))
+		}
+	}
+	return out, engine, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// startPair starts two servers and stops both on the way out.
+func (b *bench) startPair(ctx context.Context, a, c []string) ([2]*experiment.ServerProcess, func(error) error, error) {
+	var pair [2]*experiment.ServerProcess
+	for i, args := range [][]string{a, c} {
+		srv, err := b.start(ctx, args[0], args[1:]...)
+		if err != nil {
+			if i == 1 {
+				_ = stop(ctx, pair[0], nil)
+			}
+			return pair, nil, err
+		}
+		pair[i] = srv
+	}
+	return pair, func(err error) error { return stop(ctx, pair[1], stop(ctx, pair[0], err)) }, nil
+}
+
+// 2. Hand-off cost: offload against inline at the smallest work.
+func (b *bench) handOff(ctx context.Context) (row Row) {
+	row = Row{
+		Name:   "Hand-off cost",
+		Target: "at the smallest work (-work 0), offload throughput ≥ 0.85 × inline, same load, same run",
+		Values: map[string]float64{},
+	}
+	pair, stopAll, err := b.startPair(ctx,
+		[]string{b.cfg.Server, "-mode", "inline", "-work", "0s"},
+		[]string{b.cfg.Server, "-mode", "offload", "-work", "0s"})
+	if err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	res, engine, err := b.compare(ctx, "/data", pair, 3, 64)
+	if err = stopAll(err); err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	inline, offload := median(res[0].rps), median(res[1].rps)
+	ratio := offload / inline
+	cpuRatio := median(res[0].cpuPerReq) / median(res[1].cpuPerReq)
+	row.Values["inline_rps"], row.Values["offload_rps"], row.Values["ratio"] = inline, offload, ratio
+	row.Values["cpu_per_request_ratio"] = cpuRatio
+	row.Pass = ratio >= 0.85
+	row.Measured = fmt.Sprintf("%.2f (offload %.0f req/s, inline %.0f req/s); server CPU per request inline/offload %.2f", ratio, offload, inline, cpuRatio)
+	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
+	row.Notes = append(row.Notes, goBenchmarks(ctx)...)
+	return row
+}
+
+// goBenchmarks runs the Go benchmarks of the submit-and-wait path when the
+// go command is at hand, and returns their result lines.
+func goBenchmarks(ctx context.Context) []string {
+	if _, err := exec.LookPath("go"); err != nil {
+		return []string{"Go benchmarks skipped: no go command in PATH"}
+	}
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkHandOff|BenchmarkData)$",
+		"-benchmem", "-benchtime", "200000x", "./workers", "./handlers").CombinedOutput()
+	if err != nil {
+		return []string{fmt.Sprintf("Go benchmarks failed: %v", err)}
+	}
+	var lines []string
+	for _, l := range splitLines(string(out)) {
+		if len(l) > 9 && l[:9] == "Benchmark" {
+			lines = append(lines, "go test -bench: "+l)
+		}
+	}
+	return lines
+}
+
+func splitLines(s string) []string {
+	var lines []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		lines = append(lines, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return lines
+}
+
+// 3. Acceptor overhead: offload's /healthz against a bare fasthttp server.
+func (b *bench) acceptorOverhead(ctx context.Context) (row Row) {
+	row = Row{
+		Name:   "Acceptor overhead",
+		Target: "/healthz throughput through the acceptor group with metrics ≥ 0.9 × a bare fasthttp server, same run",
+		Values: map[string]float64{},
+	}
+	pair, stopAll, err := b.startPair(ctx, []string{b.cfg.Plain}, []string{b.cfg.Server})
+	if err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	res, engine, err := b.compare(ctx, "/healthz", pair, 3, 64)
+	if err = stopAll(err); err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	plain, offload := median(res[0].rps), median(res[1].rps)
+	ratio := offload / plain
+	cpuRatio := median(res[0].cpuPerReq) / median(res[1].cpuPerReq)
+	row.Values["plain_rps"], row.Values["offload_rps"], row.Values["ratio"] = plain, offload, ratio
+	row.Values["cpu_per_request_ratio"] = cpuRatio
+	row.Pass = ratio >= 0.9
+	row.Measured = fmt.Sprintf("%.2f (offload %.0f req/s, bare fasthttp %.0f req/s); server CPU per request bare/offload %.2f", ratio, offload, plain, cpuRatio)
+	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
+	return row
+}
+
+// openLoad runs an open loop at rate on /data together with a /healthz
+// probe at probeRate, both for d after warmup.
+func (b *bench) openLoad(ctx context.Context, srv *experiment.ServerProcess, rate, probeRate float64, warmup, d time.Duration) (data, probe *loadtest.Result, err error) {
+	var wg sync.WaitGroup
+	var dataErr, probeErr error
+	wg.Go(func() {
+		data, dataErr = loadtest.Run(ctx, loadtest.Config{
+			URL: srv.URL("/data"), Rates: []float64{rate}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
+		})
+	})
+	if probeRate > 0 {
+		wg.Go(func() {
+			probe, probeErr = loadtest.Run(ctx, loadtest.Config{
+				URL: srv.URL("/healthz"), Rates: []float64{probeRate}, Warmup: warmup, Duration: d, Timeout: 5 * time.Second,
+			})
+		})
+	}
+	wg.Wait()
+	return data, probe, errors.Join(dataErr, probeErr)
+}
+
+// 4. IO stays responsive: /healthz under /data at twice capacity, for
+// every pool size from 1 to 2 × GOMAXPROCS.
+func (b *bench) ioResponsive(ctx context.Context) (row Row) {
+	row = Row{
+		Name:   "IO stays responsive",
+		Target: "/data open loop at 2× capacity: /healthz p99 ≤ 5 ms at the default pool size, ≥ 1000 probes",
+		Values: map[string]float64{},
+	}
+	if b.capacity <= 0 {
+		row.Err, row.Measured = "capacity unknown: row 1 failed", "not measured"
+		return row
+	}
+	rate := 2 * b.capacity
+	d := b.scaled(11 * time.Second)
+	for pool := 1; pool <= 2*b.cfg.Procs; pool++ {
+		p, err := b.poolPoint(ctx, pool, rate, d)
+		if err != nil {
+			row.Err, row.Measured = err.Error(), "not measured"
+			return row
+		}
+		b.report.PoolSweep = append(b.report.PoolSweep, p)
+		b.progress("pool %d: healthz p99 %.2f ms over %d probes, /data goodput %.0f/s", pool, p.HealthzP99Ms, p.HealthzN, p.Goodput)
+	}
+	def := b.report.PoolSweep[b.cfg.Procs-1]
+	row.Values["healthz_p99_ms"], row.Values["probes"], row.Values["data_rate_rps"] = def.HealthzP99Ms, float64(def.HealthzN), rate
+	row.Pass = def.HealthzP99Ms <= 5 && (def.HealthzN >= 1000 || b.cfg.Scale < 1)
+	row.Measured = fmt.Sprintf("healthz p99 %.2f ms over %d probes at pool %d (default); /data offered %.0f/s", def.HealthzP99Ms, def.HealthzN, def.Pool, rate)
+	best := def
+	for _, p := range b.report.PoolSweep {
+		if p.HealthzP99Ms <= 5 && p.Goodput > best.Goodput*1.05 {
+			best = p
+		}
+	}
+	row.Notes = append(row.Notes, fmt.Sprintf("highest goodput with healthz p99 ≤ 5 ms: pool %d (%.0f/s); default pool %d (%.0f/s)", best.Pool, best.Goodput, def.Pool, def.Goodput))
+	return row
+}
+
+func (b *bench) poolPoint(ctx context.Context, pool int, rate float64, d time.Duration) (p PoolPoint, err error) {
+	srv, err := b.start(ctx, b.cfg.Server, "-pool", strconv.Itoa(pool))
+	if err != nil {
+		return p, err
+	}
+	defer func() { err = stop(ctx, srv, err) }()
+	data, probe, err := b.openLoad(ctx, srv, rate, 100, b.scaled(time.Second), d)
+	if err != nil {
+		return p, err
+	}
+	return PoolPoint{
+		Pool: pool, HealthzP99Ms: probe.Latency.P99, HealthzN: probe.Answered,
+		Goodput: data.Goodput, DataP99Ms: data.LatencyByStatus[200].P99,
+	}, nil
+}
+
+// 5. Overload: three times capacity for 20 s.
+func (b *bench) overload(ctx context.Context) (row Row) {
+	const queue = 64 // the server's default -queue
+	row = Row{
+		Name: "Overload",
+		Target: "20 s at 3× capacity, open loop: goodput ≥ 0.9 × capacity; 503 p99 ≤ 5 ms; 200 p99 within the queue's bound; " +
+			"no request unanswered; RSS at the end ≤ 1.2 × RSS after 5 s",
+		Values: map[string]float64{},
+	}
+	if b.capacity <= 0 {
+		row.Err, row.Measured = "capacity unknown: row 1 failed", "not measured"
+		return row
+	}
+	srv, err := b.start(ctx, b.cfg.Server)
+	if err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	d := b.scaled(20 * time.Second)
+	rssAt5 := make(chan int64, 1)
+	go func() {
+		select {
+		case <-time.After(b.scaled(time.Second) + min(5*time.Second, d/4)):
+			rss, _ := srv.RSSBytes()
+			rssAt5 <- rss
+		case <-ctx.Done():
+			rssAt5 <- 0
+		}
+	}()
+	before, err := take(ctx, srv)
+	var data *loadtest.Result
+	if err == nil {
+		data, _, err = b.openLoad(ctx, srv, 3*b.capacity, 0, b.scaled(time.Second), d)
+	}
+	var after snapshot
+	if err == nil {
+		after, err = take(ctx, srv)
+	}
+	rssEnd, rerr := srv.RSSBytes()
+	err = stop(ctx, srv, errors.Join(err, rerr))
+	if err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	rss5 := <-rssAt5
+	workers := float64(b.cfg.Procs) // the default -pool
+	dd := delta{a: before, b: after}
+	meanWork := dd.counter("offload_job_work_seconds_sum") / max(1, dd.counter("offload_job_work_seconds_count"))
+	// A job admitted to a full queue waits for the queue/pool jobs ahead
+	// of it on each worker, then runs: (queue/pool + 1) jobs, each taking
+	// the mean wall time a job took on this shared machine, plus 5 ms for
+	// the network and the client.
+	bound := (queue/workers+1)*meanWork*1000 + 5
+	ok, busy := data.LatencyByStatus[200], data.LatencyByStatus[503]
+	unanswered := data.Outcomes.Errors() + data.Outcomes.Missed
+	v := row.Values
+	v["goodput_rps"], v["capacity_rps"], v["goodput_ratio"] = data.Goodput, b.capacity, data.Goodput/b.capacity
+	v["p99_503_ms"], v["p99_200_ms"], v["bound_200_ms"] = busy.P99, ok.P99, bound
+	v["unanswered"], v["rss_5s_mb"], v["rss_end_mb"] = float64(unanswered), float64(rss5)/1e6, float64(rssEnd)/1e6
+	v["mean_job_ms"] = meanWork * 1000
+	rssOK := rss5 > 0 && float64(rssEnd) <= 1.2*float64(rss5)
+	row.Pass = data.Goodput >= 0.9*b.capacity && busy.P99 <= 5 && ok.P99 <= bound && unanswered == 0 && rssOK
+	row.Measured = fmt.Sprintf("goodput %.0f/s = %.2f × capacity; 503 p99 %.2f ms; 200 p99 %.1f ms (bound %.1f ms); unanswered %d; RSS %.1f → %.1f MB",
+		data.Goodput, data.Goodput/b.capacity, busy.P99, ok.P99, bound, unanswered, float64(rss5)/1e6, float64(rssEnd)/1e6)
+	row.Notes = append(row.Notes, fmt.Sprintf("offered %.0f/s; statuses %v; mean job wall time %.2f ms (single-core cost %.2f ms)",
+		3*b.capacity, data.Outcomes.Status, meanWork*1000, ms(b.unitCost)))
+	return row
+}
+
+// 6. Connections: memory per idle keep-alive connection, and new
+// connections per second.
+func (b *bench) connections(ctx context.Context) (row Row) {
+	row = Row{
+		Name:   "Connections",
+		Target: "10,000 idle keep-alive connections at ≤ 10 KB RSS each; ≥ 10,000 new connections/s on /healthz, one request each",
+		Values: map[string]float64{},
+	}
+	n := 10000
+	if b.cfg.Scale < 1 {
+		n = 1000
+	}
+	if limit := fdLimit() - 100; limit < n {
+		row.Notes = append(row.Notes, fmt.Sprintf("this process may open %d files: measured with %d connections", limit+100, limit))
+		n = limit
+	}
+	srv, err := b.start(ctx, b.cfg.Server)
+	if err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	perConn, err := idleConnectionCost(ctx, srv, n)
+	var rate float64
+	var engine string
+	if err == nil {
+		rate, engine, err = b.closedLoop(ctx, srv.URL("/healthz"), 32, b.scaled(5*time.Second), true)
+	}
+	if err = stop(ctx, srv, err); err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	row.Values["rss_per_idle_conn_kb"], row.Values["idle_conns"], row.Values["new_conns_per_s"] = perConn/1024, float64(n), rate
+	row.Pass = perConn <= 10*1024 && rate >= 10000
+	row.Measured = fmt.Sprintf("%.1f KB per idle connection (%d held); %.0f new connections/s", perConn/1024, n, rate)
+	row.Notes = append(row.Notes, "connection rate: 32 connections each sending one request with Connection: close, "+engine)
+	return row
+}
+
+// 7. Latency at half capacity.
+func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
+	row = Row{
+		Name:   "Latency at half capacity",
+		Target: "/data open loop at 0.5 × capacity: p50 ≤ W + 1 ms, p99 ≤ 2W + 2 ms (W: single-core job time)",
+		Values: map[string]float64{},
+	}
+	if b.capacity <= 0 {
+		row.Err, row.Measured = "capacity unknown: row 1 failed", "not measured"
+		return row
+	}
+	srv, err := b.start(ctx, b.cfg.Server)
+	if err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	data, _, err := b.openLoad(ctx, srv, b.capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))
+	if err = stop(ctx, srv, err); err != nil {
+		row.Err, row.Measured = err.Error(), "not measured"
+		return row
+	}
+	w := ms(b.unitCost)
+	l := data.LatencyByStatus[200]
+	row.Values["p50_ms"], row.Values["p99_ms"], row.Values["w_ms"], row.Values["rate_rps"] = l.P50, l.P99, w, b.capacity/2
+	row.Pass = l.P50 <= w+1 && l.P99 <= 2*w+2 && data.Outcomes.Errors() == 0 && len(data.Outcomes.Status) == 1
+	row.Measured = fmt.Sprintf("p50 %.2f ms (≤ %.2f), p99 %.2f ms (≤ %.2f) at %.0f req/s", l.P50, w+1, l.P99, 2*w+2, b.capacity/2)
+	row.Notes = append(row.Notes, fmt.Sprintf("statuses %v", data.Outcomes.Status))
+	return row
+}
