@@ -60,3 +60,14 @@ experiment: build ## pool sweep (median of 3) and accept-vs-done on this machine
 
 wrk-sweep: build ## the sweep driven by wrk and the built-in generator side by side, req/s ratio per row
 	./bin/loadtest sweep -engines builtin,wrk -repeat 3 -name wrk-sweep -out results
+
+# Performance (issue 4). Both start their own servers on 127.0.0.1; run them
+# on an otherwise idle machine, and not at the same time as each other.
+.PHONY: bench soak
+
+bench: build ## every performance target, one report row each (about 6 minutes on 2 cores)
+	$(GO) build -o bin/plainserver ./internal/plainserver
+	./bin/loadtest bench -out results
+
+soak: build ## 10 minutes at 80% of capacity with slowloris and reset bursts; resources must stay flat
+	./bin/loadtest soak -out results

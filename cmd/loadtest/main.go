@@ -4,6 +4,8 @@
 //	loadtest [run] [flags] URL          one load test against URL
 //	loadtest sweep [flags]              throughput and latency against pool size
 //	loadtest accept-vs-done [flags]     accepted vs completed under a rising rate
+//	loadtest bench [flags]              the performance targets, a report row each
+//	loadtest soak [flags]               a long run with abusive clients
 //
 // Run "loadtest <command> -h" for every flag and its default. Exit status is
 // 0 on success, 1 when the test or experiment failed, and 2 for invalid
@@ -62,6 +64,8 @@ func commands() []command {
 		{"run", "one load test against a URL (the default command)", runCommand},
 		{"sweep", "throughput and latency against worker pool size, per mode and engine", sweepCommand},
 		{"accept-vs-done", "connections accepted vs requests completed under a rising rate", acceptVsDoneCommand},
+		{"bench", "every performance target measured, one report row each", benchCommand},
+		{"soak", "long run at 80% of capacity with abusive clients; resources must stay flat", soakCommand},
 	}
 }
 
