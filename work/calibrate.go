@@ -3,6 +3,7 @@ package work
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -27,27 +28,28 @@ func (c Calibration) Duration(n int) time.Duration {
 	return time.Duration(float64(n) * c.NanosPerIteration)
 }
 
-// Calibrate measures the cost of one iteration by timing rounds of work for
-// about budget in total. The machine may be shared and noisy; the fastest
-// round is the one least disturbed by other processes, so it is the best
-// estimate of the work's own cost.
+// Calibrate measures the cost of one iteration by timing rounds of about a
+// millisecond of work for about budget in total. On a shared machine the
+// same round can take anywhere from its best time to twice that from one
+// moment to the next; the median round is what a request will typically
+// cost, where the fastest would understate it by a third or more.
 func Calibrate(budget time.Duration) (Calibration, error) {
-	const perRound = 20_000
+	const perRound = 100_000
 	var (
-		s     Scratch
-		buf   []byte
-		best  = time.Duration(math.MaxInt64)
-		start = time.Now()
+		s      Scratch
+		buf    []byte
+		rounds []time.Duration
+		start  = time.Now()
 	)
-	for rounds := 0; rounds < 5 || time.Since(start) < budget; rounds++ {
+	for len(rounds) < 9 || time.Since(start) < budget {
 		t := time.Now()
 		buf = Compute(buf[:0], perRound, &s)
-		if d := time.Since(t); d < best {
-			best = d
-		}
+		rounds = append(rounds, time.Since(t))
 	}
-	if best <= 0 {
-		return Calibration{}, fmt.Errorf("calibrate work: %d iterations took %v, the clock is too coarse", perRound, best)
+	slices.Sort(rounds)
+	median := rounds[len(rounds)/2]
+	if median <= 0 {
+		return Calibration{}, fmt.Errorf("calibrate work: %d iterations took %v, the clock is too coarse", perRound, median)
 	}
-	return Calibration{NanosPerIteration: float64(best.Nanoseconds()) / perRound}, nil
+	return Calibration{NanosPerIteration: float64(median.Nanoseconds()) / perRound}, nil
 }

@@ -3,6 +3,7 @@ package work
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -96,17 +97,19 @@ func TestCalibrateIsPlausible(t *testing.T) {
 		t.Fatalf("calibrated %.2f ns/iteration, outside [1, 1000]", c.NanosPerIteration)
 	}
 	// The calibrated count must really take about the wanted time: the
-	// fastest of a few timed runs of 2 ms of work lies within a factor of two.
+	// median of a few timed runs of 2 ms of work lies within a factor of
+	// two (the machine may be shared and noisy).
 	n := c.Iterations(2 * time.Millisecond)
-	best := time.Hour
+	var runs []time.Duration
 	var s Scratch
-	for range 5 {
+	for range 7 {
 		start := time.Now()
 		Compute(nil, n, &s)
-		best = min(best, time.Since(start))
+		runs = append(runs, time.Since(start))
 	}
-	if best < time.Millisecond || best > 4*time.Millisecond {
-		t.Fatalf("%d iterations calibrated as 2ms took %v", n, best)
+	slices.Sort(runs)
+	if median := runs[len(runs)/2]; median < time.Millisecond || median > 4*time.Millisecond {
+		t.Fatalf("%d iterations calibrated as 2ms took %v (median of %v)", n, median, runs)
 	}
 }
 
