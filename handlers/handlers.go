@@ -148,9 +148,14 @@ func (h *Handler) readyz(ctx *fasthttp.RequestCtx) {
 // request allocates nothing for the work itself.
 type dataTask struct {
 	iterations int
+	cost       time.Duration
 	scratch    work.Scratch
 	body       []byte
 }
+
+// Cost is the calibrated CPU time of the job, which tells the pool whether
+// it is long enough to run at lowered priority.
+func (t *dataTask) Cost() time.Duration { return t.cost }
 
 // Run does the work. It runs on a worker goroutine (or the connection's own
 // in inline mode).
@@ -172,6 +177,7 @@ func (h *Handler) data(ctx *fasthttp.RequestCtx) {
 	t := h.tasks.Get().(*dataTask)
 	defer h.tasks.Put(t)
 	t.iterations = iterations
+	t.cost = h.cfg.Calibration.Duration(iterations)
 	_, err := h.cfg.Runner.Do(t)
 	switch {
 	case err == nil:

@@ -24,11 +24,19 @@ type Config struct {
 	// CPU should burn on the answer.
 	QueueTimeout time.Duration
 	// WorkerNice, when positive, is the nice value of the OS threads that
-	// run tasks: the kernel then runs the threads that do network IO first
-	// whenever both are runnable. Each worker goroutine keeps such a thread
-	// to itself until it exits.
+	// run long tasks (see NiceMinCost) while others wait in the queue: the
+	// kernel then runs the threads that do network IO first whenever both
+	// are runnable. Each worker goroutine keeps such a thread to itself
+	// until it exits.
 	WorkerNice int
 }
+
+// NiceMinCost is the least Cost a task must report to run at WorkerNice.
+// A shorter task cannot hold IO back for long, and a lowered thread is tied
+// to its worker goroutine and ends with it: when the pool runs dry between
+// tiny tasks, every task would pay for a new thread (about 50 µs here),
+// which halved throughput at -work 0.
+const NiceMinCost = time.Millisecond
 
 // Pool runs tasks on a bounded set of worker goroutines.
 type Pool struct {
@@ -134,7 +142,12 @@ func (j *job) execute() {
 		j.err = ErrQueueTimeout
 		p.m.JobsDropped.Inc()
 	default:
-		if p.cfg.WorkerNice > 0 {
+		// Lower the priority only under a backlog: then every core is
+		// busy with work and IO has to be able to cut in. Without one there
+		// is CPU to spare, and a lowered thread would only lose time to
+		// every other process. The worker keeps the lowered thread until
+		// the queue runs dry and it exits, taking the thread with it.
+		if p.cfg.WorkerNice > 0 && long(j.task) && p.queued.Load() > 0 {
 			// NewPool checked that this works; should it fail now, the
 			// task still runs, at normal priority.
 			_ = lowerPriority(p.cfg.WorkerNice)
@@ -149,6 +162,12 @@ func (j *job) execute() {
 		p.m.WorkTime.Update(j.timing.Work().Seconds())
 	}
 	j.done <- struct{}{}
+}
+
+// long reports whether t says it needs at least NiceMinCost of CPU.
+func long(t Task) bool {
+	c, ok := t.(Costed)
+	return ok && c.Cost() >= NiceMinCost
 }
 
 // runTask turns a panic in t into an error, so that the submitter is always

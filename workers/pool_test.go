@@ -351,18 +351,63 @@ func threadNice(t *testing.T) int {
 	return 20 - prio
 }
 
-func TestWorkerNiceLowersOnlyWorkerThreads(t *testing.T) {
-	p, _ := newPool(t, Config{Workers: 2, QueueSize: 8, WorkerNice: 7})
-	var seen [20]int
+// costedTask is a funcTask that reports a cost.
+type costedTask struct {
+	run  func()
+	cost time.Duration
+}
+
+func (c costedTask) Run()                { c.run() }
+func (c costedTask) Cost() time.Duration { return c.cost }
+
+func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
+	// One worker held at a gate while tasks queue up behind it: each of
+	// them starts with a backlog, as under saturation.
+	p, _ := newPool(t, Config{Workers: 1, QueueSize: 32, WorkerNice: 7})
+	gate := make(chan struct{})
+	first := submit(p, &gateTask{gate: gate})
+	waitFor(t, "the gate task running", func() bool { return p.Running() == 1 })
+	var seen [20]atomic.Int64
+	var results []<-chan result
 	for i := range seen {
-		if _, err := p.Do(funcTask(func() { seen[i] = threadNice(t) })); err != nil {
-			t.Fatal(err)
+		results = append(results, submit(p, costedTask{func() { seen[i].Store(int64(threadNice(t))) }, NiceMinCost}))
+	}
+	waitFor(t, "the queue to fill", func() bool { return p.Queued() == len(seen) })
+	close(gate)
+	for _, ch := range append(results, first) {
+		if r := receive(t, ch); r.err != nil {
+			t.Fatal(r.err)
 		}
 	}
 	p.Stop()
-	for i, n := range seen {
-		if n != 7 {
-			t.Fatalf("task %d ran at nice %d, want 7", i, n)
+	// The last task starts with an empty queue; all before it saw a
+	// backlog and ran lowered.
+	for i := range len(seen) - 1 {
+		if n := seen[i].Load(); n != 7 {
+			t.Fatalf("long task %d started with a backlog at nice %d, want 7", i, n)
+		}
+	}
+
+	// Without a backlog, and for short or unsized tasks, work runs at
+	// normal priority: nothing to protect IO from, and no thread to pin.
+	q, _ := newPool(t, Config{Workers: 2, QueueSize: 8, WorkerNice: 7})
+	var normal [20]int
+	for i := range normal {
+		var task Task = costedTask{func() { normal[i] = threadNice(t) }, NiceMinCost}
+		switch i % 3 {
+		case 1:
+			task = costedTask{func() { normal[i] = threadNice(t) }, NiceMinCost - 1}
+		case 2:
+			task = funcTask(func() { normal[i] = threadNice(t) })
+		}
+		if _, err := q.Do(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.Stop()
+	for i, n := range normal {
+		if n != 0 {
+			t.Fatalf("task %d without a backlog ran at nice %d, want 0", i, n)
 		}
 	}
 	// Threads that ran work are never handed back to the scheduler, so no

@@ -38,6 +38,12 @@ type Task interface {
 	Run()
 }
 
+// Costed is implemented by tasks that know about how much CPU time they
+// need; the pool runs only long ones at lowered priority.
+type Costed interface {
+	Cost() time.Duration
+}
+
 // Timing is when a task entered the queue, started and finished running.
 // For a task that never ran, Started and Finished are zero.
 type Timing struct {
