@@ -38,6 +38,7 @@ type Server struct {
 	group    *acceptor.Group
 	pool     *workers.Pool // nil in inline mode
 	http     *fasthttp.Server
+	debug    *debugServer // nil without -debug-addr
 	draining atomic.Bool
 }
 
@@ -98,6 +99,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 			s.pool.Stop()
 		}
 		return nil, err
+	}
+
+	if cfg.DebugAddr != "" {
+		if s.debug, err = startDebug(ctx, cfg.DebugAddr); err != nil {
+			s.group.Close()
+			if s.pool != nil {
+				s.pool.Stop()
+			}
+			return nil, err
+		}
+		log.Info("serving pprof", "debug_addr", s.debug.ln.Addr().String())
 	}
 
 	h := handlers.New(handlers.Config{
@@ -181,6 +193,9 @@ func (s *Server) Run(ctx context.Context) error {
 	failure = errors.Join(failure, s.shutdown())
 	if !serveReturned {
 		failure = errors.Join(failure, <-served)
+	}
+	if s.debug != nil {
+		failure = errors.Join(failure, s.debug.close())
 	}
 	return failure
 }
@@ -274,7 +289,11 @@ func (s *Server) printStats(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-tick.C:
+		case <-tick.C:
+			// Read the clock with the counters, not the tick's timestamp:
+			// a late tick would otherwise over-report one interval and
+			// under-report the next.
+			now := time.Now()
 			secs := now.Sub(last).Seconds()
 			last = now
 			attrs := make([]any, 0, 2*len(counters)+6)
