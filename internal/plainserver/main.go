@@ -1,7 +1,9 @@
 // Command plainserver is a test-only baseline for benchmarks: a bare
 // fasthttp server answering /healthz like offload does, with no acceptor
-// wrapper, no connection limit and no metrics. Comparing the two measures
-// what offload's production accept loop and accounting cost per request.
+// wrapper, no connection limit, no router and no metrics. It uses offload's
+// fasthttp settings (timeouts, buffer sizes, memory mode), so that comparing
+// the two measures what offload's accept loop, handlers and accounting cost
+// per request, not what its timeouts cost.
 package main
 
 import (
@@ -13,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/valyala/fasthttp"
+
+	"offload/config"
 )
 
 func main() {
@@ -27,8 +31,15 @@ func main() {
 	}
 	// The same line offload logs, so that one harness can start either.
 	fmt.Fprintf(os.Stderr, "msg=\"offload ready\" addr=%s\n", ln.Addr())
+	cfg := config.Default()
 	srv := &fasthttp.Server{
-		Name: "plain",
+		Name:               "plain",
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		ReadBufferSize:     cfg.MaxHeaderBytes,
+		MaxRequestBodySize: cfg.MaxBody,
+		ReduceMemoryUsage:  true,
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.SetBodyString("ok\n")

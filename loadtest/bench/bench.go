@@ -71,7 +71,8 @@ type Report struct {
 	// Capacity is the saturated /data throughput at the default settings
 	// (4 ms of work), which the overload and latency rows are relative to.
 	Capacity float64 `json:"capacity_rps"`
-	// UnitCost is the single-core time of one default /data job.
+	// UnitCostMs is the single-core time of one default /data job (wall
+	// clock, as a Go benchmark's ns/op).
 	UnitCostMs float64 `json:"unit_cost_ms"`
 }
 
@@ -92,7 +93,7 @@ type bench struct {
 	// capacity and unit cost at the default 4 ms work, from row 1; the
 	// later rows scale their load from them.
 	capacity float64
-	unitCost time.Duration
+	unitCost cost
 }
 
 // Run measures every target in order and returns the report. A row that
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	b.report.Took = time.Since(b.report.Started).Seconds()
 	b.report.Capacity = b.capacity
-	b.report.UnitCostMs = ms(b.unitCost)
+	b.report.UnitCostMs = ms(b.unitCost.wall)
 	return b.report, nil
 }
 
