@@ -91,7 +91,7 @@ func (b *bench) workEfficiency(ctx context.Context) Row {
 		work time.Duration
 		want float64
 	}{{defaultWork, 0.95}, {100 * time.Microsecond, 0.75}} {
-		eff, capacity, unit, err := b.efficiency(ctx, c.work)
+		eff, capacity, share, unit, err := b.efficiency(ctx, c.work)
 		if err != nil {
 			row.Err = err.Error()
 			row.Measured = "not measured"
@@ -102,8 +102,9 @@ func (b *bench) workEfficiency(ctx context.Context) Row {
 		row.Values["capacity_rps_"+key] = capacity
 		row.Values["unit_cpu_ms_"+key] = ms(unit.cpu)
 		row.Values["unit_wall_ms_"+key] = ms(unit.wall)
+		row.Values["profile_work_share_"+key] = share
 		row.Pass = row.Pass && eff >= c.want
-		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s, job %.3f ms CPU); ", eff, c.work, capacity, ms(unit.cpu))
+		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s, job %.3f ms CPU; CPU profile: %.0f%% in the work); ", eff, c.work, capacity, ms(unit.cpu), 100*share)
 		if c.work == defaultWork {
 			b.capacity, b.unitCost = capacity, unit
 		}
@@ -118,15 +119,19 @@ func (b *bench) workEfficiency(ctx context.Context) Row {
 // This machine's speed drifts by tens of percent from one second to the
 // next, so load windows alternate with unit-cost measurements (while the
 // server idles) and each side is summed over all of them.
-func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate float64, unit cost, err error) {
-	srv, err := b.start(ctx, b.cfg.Server, "-work", w.String())
+func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, share float64, unit cost, err error) {
+	debugAddr, err := freeAddr()
 	if err != nil {
-		return 0, 0, cost{}, err
+		return 0, 0, 0, cost{}, err
+	}
+	srv, err := b.start(ctx, b.cfg.Server, "-work", w.String(), "-debug-addr", debugAddr)
+	if err != nil {
+		return 0, 0, 0, cost{}, err
 	}
 	defer func() { err = stop(ctx, srv, err) }()
 	n, err := serverIterations(ctx, srv)
 	if err != nil {
-		return 0, 0, cost{}, err
+		return 0, 0, 0, cost{}, err
 	}
 	const rounds = 3
 	var completed, cpu, seconds float64
@@ -134,25 +139,38 @@ func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate floa
 	for i := range rounds + 1 {
 		c, err := unitCost(n)
 		if err != nil {
-			return 0, 0, cost{}, err
+			return 0, 0, 0, cost{}, err
 		}
 		unit.cpu += c.cpu / (rounds + 1)
 		unit.wall += c.wall / (rounds + 1)
 		if i == rounds {
 			break
 		}
-		_, d, err := measure(ctx, srv, load, b.scaled(time.Second), b.scaled(2*time.Second))
+		window := b.scaled(2 * time.Second)
+		var shareErr error
+		profiled := make(chan struct{})
+		go func() {
+			defer close(profiled)
+			if i == 0 { // profile the middle of the first window
+				share, shareErr = workShare(ctx, debugAddr, window/2)
+			}
+		}()
+		_, d, err := measure(ctx, srv, load, b.scaled(time.Second), window)
+		<-profiled
+		if err == nil {
+			err = shareErr
+		}
 		if err != nil {
-			return 0, 0, cost{}, err
+			return 0, 0, 0, cost{}, err
 		}
 		completed += d.counter("offload_jobs_completed_total")
 		cpu += d.cpu
 		seconds += d.seconds
 	}
 	if completed == 0 || cpu <= 0 {
-		return 0, 0, cost{}, fmt.Errorf("no work completed at -work %v", w)
+		return 0, 0, 0, cost{}, fmt.Errorf("no work completed at -work %v", w)
 	}
-	return completed * unit.cpu.Seconds() / cpu, completed / seconds, unit, nil
+	return completed * unit.cpu.Seconds() / cpu, completed / seconds, share, unit, nil
 }
 
 // closedLoop drives url with conns closed-loop connections for d and
