@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,33 +263,48 @@ func (b *bench) startPair(ctx context.Context, a, c []string) ([2]*experiment.Se
 }
 
 // 2. Hand-off cost: offload against inline at the smallest work.
-func (b *bench) handOff(ctx context.Context) (row Row) {
-	row = Row{
+func (b *bench) handOff(ctx context.Context) Row {
+	row := b.sideBySide(ctx, Row{
 		Name:   "Hand-off cost",
 		Target: "at the smallest work (-work 0), offload throughput ≥ 0.85 × inline, same load, same run",
-		Values: map[string]float64{},
-	}
-	pair, stopAll, err := b.startPair(ctx,
-		[]string{b.cfg.Server, "-mode", "inline", "-work", "0s"},
-		[]string{b.cfg.Server, "-mode", "offload", "-work", "0s"})
+	}, "/data", 0.85,
+		side{"inline", []string{b.cfg.Server, "-mode", "inline", "-work", "0s"}},
+		side{"offload", []string{b.cfg.Server, "-mode", "offload", "-work", "0s"}})
+	row.Notes = append(row.Notes, goBenchmarks(ctx)...)
+	return row
+}
+
+// side is one server of a side-by-side comparison: a name and its command.
+type side struct {
+	name string
+	argv []string
+}
+
+// sideBySide fills row with a comparison of server b against baseline a
+// under the same closed-loop load on path, alternating between them: it
+// passes when b's median throughput is at least want × a's.
+func (b *bench) sideBySide(ctx context.Context, row Row, path string, want float64, a, c side) Row {
+	row.Values = map[string]float64{}
+	pair, stopAll, err := b.startPair(ctx, a.argv, c.argv)
 	if err != nil {
 		row.Err, row.Measured = err.Error(), "not measured"
 		return row
 	}
-	res, engine, err := b.compare(ctx, "/data", pair, 3, 64)
+	res, engine, err := b.compare(ctx, path, pair, 3, 64)
 	if err = stopAll(err); err != nil {
 		row.Err, row.Measured = err.Error(), "not measured"
 		return row
 	}
-	inline, offload := median(res[0].rps), median(res[1].rps)
-	ratio := offload / inline
+	base, other := median(res[0].rps), median(res[1].rps)
+	ratio := other / base
 	cpuRatio := median(res[0].cpuPerReq) / median(res[1].cpuPerReq)
-	row.Values["inline_rps"], row.Values["offload_rps"], row.Values["ratio"] = inline, offload, ratio
+	key := func(name string) string { return strings.ReplaceAll(name, " ", "_") + "_rps" }
+	row.Values[key(a.name)], row.Values[key(c.name)], row.Values["ratio"] = base, other, ratio
 	row.Values["cpu_per_request_ratio"] = cpuRatio
-	row.Pass = ratio >= 0.85
-	row.Measured = fmt.Sprintf("%.2f (offload %.0f req/s, inline %.0f req/s); server CPU per request inline/offload %.2f", ratio, offload, inline, cpuRatio)
+	row.Pass = ratio >= want
+	row.Measured = fmt.Sprintf("%.2f (%s %.0f req/s, %s %.0f req/s); server CPU per request %s/%s %.2f",
+		ratio, c.name, other, a.name, base, a.name, c.name, cpuRatio)
 	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
-	row.Notes = append(row.Notes, goBenchmarks(ctx)...)
 	return row
 }
 
@@ -329,31 +345,11 @@ func splitLines(s string) []string {
 }
 
 // 3. Acceptor overhead: offload's /healthz against a bare fasthttp server.
-func (b *bench) acceptorOverhead(ctx context.Context) (row Row) {
-	row = Row{
+func (b *bench) acceptorOverhead(ctx context.Context) Row {
+	return b.sideBySide(ctx, Row{
 		Name:   "Acceptor overhead",
 		Target: "/healthz throughput through the acceptor group with metrics ≥ 0.9 × a bare fasthttp server, same run",
-		Values: map[string]float64{},
-	}
-	pair, stopAll, err := b.startPair(ctx, []string{b.cfg.Plain}, []string{b.cfg.Server})
-	if err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
-	}
-	res, engine, err := b.compare(ctx, "/healthz", pair, 3, 64)
-	if err = stopAll(err); err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
-	}
-	plain, offload := median(res[0].rps), median(res[1].rps)
-	ratio := offload / plain
-	cpuRatio := median(res[0].cpuPerReq) / median(res[1].cpuPerReq)
-	row.Values["plain_rps"], row.Values["offload_rps"], row.Values["ratio"] = plain, offload, ratio
-	row.Values["cpu_per_request_ratio"] = cpuRatio
-	row.Pass = ratio >= 0.9
-	row.Measured = fmt.Sprintf("%.2f (offload %.0f req/s, bare fasthttp %.0f req/s); server CPU per request bare/offload %.2f", ratio, offload, plain, cpuRatio)
-	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
-	return row
+	}, "/healthz", 0.9, side{"bare fasthttp", []string{b.cfg.Plain}}, side{"offload", []string{b.cfg.Server}})
 }
 
 // openLoad runs an open loop at rate on /data together with a /healthz
