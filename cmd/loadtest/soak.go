@@ -71,7 +71,7 @@ func soakCommand(ctx context.Context, args []string, e *env) int {
 	for _, s := range []struct {
 		name string
 		s    bench.Sample
-	}{{"idle before", rep.IdleBefore}, {"first loaded", rep.FirstLoaded}, {"last loaded", rep.LastLoaded}, {"idle after", rep.IdleAfter}} {
+	}{{"idle before", rep.IdleBefore}, {"early peak", rep.EarlyPeak}, {"late peak", rep.LatePeak}, {"idle after", rep.IdleAfter}} {
 		fmt.Fprintf(e.stdout, "%-12s %10.0f %8.0f %8.1f %11.0f\n", s.name, s.s.Goroutines, s.s.FDs, s.s.RSSMB, s.s.Active)
 	}
 	for _, c := range rep.Checks {

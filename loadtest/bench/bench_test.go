@@ -148,3 +148,36 @@ Showing nodes accounting for 14.93s, 97.90% of 15.25s total
 		t.Fatal("a function missing from the profile gave no error")
 	}
 }
+
+func TestSoakJudge(t *testing.T) {
+	samples := func(rss ...float64) []Sample {
+		var s []Sample
+		for i, r := range rss {
+			s = append(s, Sample{At: float64(10 * i), RSSMB: r, Goroutines: 60, FDs: 60, Active: 50})
+		}
+		return s
+	}
+	idle := Sample{Goroutines: 10, FDs: 13, Active: 1}
+	cases := []struct {
+		name string
+		rss  []float64
+		pass bool
+	}{
+		// Warm-up growth (first 120 s of 600) and a burst in the last
+		// sample are not a leak.
+		{"flat after warm-up", []float64{12, 16, 19, 21, 22, 22, 23, 22, 22, 23, 22, 22, 23, 22, 22, 23, 22, 22, 23, 22, 22, 23, 22, 22, 23, 22, 22, 23, 22, 22, 26}, true},
+		{"steady growth", []float64{12, 16, 19, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48}, false},
+	}
+	for _, c := range cases {
+		r := &SoakReport{DurationS: 600, Samples: samples(c.rss...), IdleBefore: idle, IdleAfter: idle}
+		r.judge()
+		if r.Pass != c.pass {
+			t.Errorf("%s: pass %v, want %v: %v", c.name, r.Pass, c.pass, r.Checks)
+		}
+	}
+	r := &SoakReport{DurationS: 600, Samples: samples(20, 20, 20, 20, 20, 20), IdleBefore: idle, IdleAfter: Sample{Goroutines: 30, FDs: 13, Active: 1}}
+	r.judge()
+	if r.Pass {
+		t.Errorf("20 goroutines left behind passed: %v", r.Checks)
+	}
+}
