@@ -75,7 +75,9 @@ func TestBenchQuick(t *testing.T) {
 	if rep.Capacity <= 0 || rep.UnitCostMs <= 0 {
 		t.Errorf("capacity %v req/s, unit cost %v ms", rep.Capacity, rep.UnitCostMs)
 	}
-	if eff := rep.Rows[0].Values["efficiency_4ms"]; eff <= 0.2 || eff > 1.2 {
+	// Under the race detector the unit cost is measured in this
+	// instrumented binary, which makes the ratio meaningless above.
+	if eff := rep.Rows[0].Values["efficiency_4ms"]; eff <= 0.2 || (eff > 1.2 && !raceEnabled) {
 		t.Errorf("work efficiency %.2f is not plausible", eff)
 	}
 	if len(rep.PoolSweep) != 2*rep.Procs {
