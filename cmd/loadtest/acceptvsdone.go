@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -95,27 +94,11 @@ func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 		cfg.Live = e.stderr
 	}
 
-	dir, err := experiment.NewResultsDir(*out, *name)
-	if err != nil {
-		return failure(e, "accept-vs-done", err)
-	}
-	res, runErr := experiment.AcceptVsDone(ctx, cfg)
-	if res == nil || len(res.Runs) == 0 {
-		os.Remove(dir) // nothing to keep; fails harmlessly if not empty
-		if runErr == nil {
-			runErr = fmt.Errorf("no runs")
+	return runExperiment(e, "accept-vs-done", *out, *name, func() (resultFiles, string, error) {
+		res, err := experiment.AcceptVsDone(ctx, cfg)
+		if res == nil || len(res.Runs) == 0 {
+			return nil, "", err
 		}
-		return failure(e, "accept-vs-done", runErr)
-	}
-	if err := res.WriteFiles(dir); err != nil {
-		return failure(e, "accept-vs-done", err)
-	}
-	fmt.Fprintln(e.stdout)
-	fmt.Fprint(e.stdout, res.Markdown())
-	if runErr != nil {
-		fmt.Fprintf(e.stdout, "\npartial results in %s\n", dir)
-		return failure(e, "accept-vs-done", runErr)
-	}
-	fmt.Fprintf(e.stdout, "\nresults in %s\n", dir)
-	return exitOK
+		return res, res.Markdown(), err
+	})
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"offload/loadtest/experiment"
 )
 
 // newFlagSet returns a flag set that reports nothing itself: parse turns its
@@ -185,4 +188,39 @@ func positive(name string, d time.Duration) error {
 		return fmt.Errorf("-%s must be > 0 (got %v)", name, d)
 	}
 	return nil
+}
+
+// resultFiles is an experiment's result, which writes its files.
+type resultFiles interface {
+	WriteFiles(dir string) error
+}
+
+// runExperiment creates the results directory -out/NAME-TIMESTAMP, runs the
+// experiment, writes its files and prints its summary. An experiment that
+// fails midway still has what it measured written out, as partial results;
+// one that measured nothing (run returns a nil result) leaves no directory.
+func runExperiment(e *env, cmd, out, name string, run func() (resultFiles, string, error)) int {
+	dir, err := experiment.NewResultsDir(out, name)
+	if err != nil {
+		return failure(e, cmd, err)
+	}
+	res, summary, runErr := run()
+	if res == nil {
+		os.Remove(dir) // nothing to keep; fails harmlessly if not empty
+		if runErr == nil {
+			runErr = errors.New("no runs")
+		}
+		return failure(e, cmd, runErr)
+	}
+	if err := res.WriteFiles(dir); err != nil {
+		return failure(e, cmd, err)
+	}
+	fmt.Fprintln(e.stdout)
+	fmt.Fprint(e.stdout, summary)
+	if runErr != nil {
+		fmt.Fprintf(e.stdout, "\npartial results in %s\n", dir)
+		return failure(e, cmd, runErr)
+	}
+	fmt.Fprintf(e.stdout, "\nresults in %s\n", dir)
+	return exitOK
 }

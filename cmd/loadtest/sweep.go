@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -95,32 +94,15 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 		cfg.Live = e.stderr
 	}
 
-	dir, err := experiment.NewResultsDir(*out, *name)
-	if err != nil {
-		return failure(e, "sweep", err)
-	}
-	res, runErr := experiment.Sweep(ctx, cfg)
-	if res == nil || len(res.Rows) == 0 {
-		os.Remove(dir) // nothing to keep; fails harmlessly if not empty
-		if runErr == nil {
-			runErr = fmt.Errorf("no runs")
+	return runExperiment(e, "sweep", *out, *name, func() (resultFiles, string, error) {
+		res, err := experiment.Sweep(ctx, cfg)
+		if res == nil || len(res.Rows) == 0 {
+			return nil, "", err
 		}
-		return failure(e, "sweep", runErr)
-	}
-	if err := res.WriteFiles(dir); err != nil {
-		return failure(e, "sweep", err)
-	}
-	fmt.Fprintln(e.stdout)
-	fmt.Fprint(e.stdout, res.Table())
-	if cmp := res.Comparison(); cmp != "" {
-		fmt.Fprintln(e.stdout, "\nwrk against the built-in generator (ratio of req/s):")
-		fmt.Fprintln(e.stdout)
-		fmt.Fprint(e.stdout, cmp)
-	}
-	if runErr != nil {
-		fmt.Fprintf(e.stdout, "\npartial results in %s\n", dir)
-		return failure(e, "sweep", runErr)
-	}
-	fmt.Fprintf(e.stdout, "\nresults in %s\n", dir)
-	return exitOK
+		summary := res.Table()
+		if cmp := res.Comparison(); cmp != "" {
+			summary += "\nwrk against the built-in generator (ratio of req/s):\n\n" + cmp
+		}
+		return res, summary, err
+	})
 }
