@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"offload/internal/testbin"
 	"offload/loadtest"
 	"offload/loadtest/experiment"
 )
@@ -25,24 +25,13 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "offload-loadtest-cli-test")
+	bins, cleanup, err := testbin.Build("./cmd/server")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
-		return 1
-	}
-	serverBin = filepath.Join(dir, "server")
-	build := exec.Command("go", "build", "-o", serverBin, "./cmd/server")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build server: %v\n%s", err, out)
-		return 1
-	}
+	defer cleanup()
+	serverBin = bins[0]
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"offload/config"
+	"offload/internal/testbin"
 )
 
 // serverBin is the server binary, built once for the tests that need a real
@@ -27,18 +27,14 @@ import (
 var serverBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "offload-server-test")
+	bins, cleanup, err := testbin.Build("./cmd/server")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	serverBin = filepath.Join(dir, "server")
-	if out, err := exec.Command("go", "build", "-o", serverBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build server: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	serverBin = bins[0]
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"offload/internal/testbin"
 )
 
 // The real server and the bare baseline, built once from this module.
@@ -22,26 +23,13 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "offload-bench-test")
+	bins, cleanup, err := testbin.Build("./cmd/server", "./internal/plainserver")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	root, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	serverBin, plainBin = filepath.Join(dir, "server"), filepath.Join(dir, "plainserver")
-	for bin, pkg := range map[string]string{serverBin: "./cmd/server", plainBin: "./internal/plainserver"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			return 1
-		}
-	}
+	defer cleanup()
+	serverBin, plainBin = bins[0], bins[1]
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"offload/internal/testbin"
 )
 
 // serverBin is the real server, built once from this module for every test
@@ -22,17 +21,13 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "offload-experiment-test")
+	bins, cleanup, err := testbin.Build("./cmd/server")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	serverBin, err = buildServer(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	defer cleanup()
+	serverBin = bins[0]
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -41,22 +36,6 @@ func testMain(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// buildServer builds ./cmd/server from the module root into dir.
-func buildServer(dir string) (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(dir, "server")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/server")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build server: %w\n%s", err, out)
-	}
-	return bin, nil
 }
 
 // testContext returns a context that ends a little before the test's
