@@ -21,6 +21,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// errNoCapacity fails the rows that scale their load from row 1's capacity
+// when row 1 could not measure it.
+var errNoCapacity = errors.New("capacity unknown: row 1 failed")
+
+// failed marks a row that could not be measured.
+func (r Row) failed(err error) Row {
+	r.Err, r.Measured = err.Error(), "not measured"
+	return r
+}
+
 // defaultWork is the server's default -work and the work of every row that
 // does not say otherwise.
 const defaultWork = 4 * time.Millisecond
@@ -94,9 +104,7 @@ func (b *bench) workEfficiency(ctx context.Context) Row {
 	}{{defaultWork, 0.95}, {100 * time.Microsecond, 0.75}} {
 		eff, capacity, share, unit, err := b.efficiency(ctx, c.work)
 		if err != nil {
-			row.Err = err.Error()
-			row.Measured = "not measured"
-			return row
+			return row.failed(err)
 		}
 		key := c.work.String()
 		row.Values["efficiency_"+key] = eff
@@ -287,13 +295,11 @@ func (b *bench) sideBySide(ctx context.Context, row Row, path string, want float
 	row.Values = map[string]float64{}
 	pair, stopAll, err := b.startPair(ctx, a.argv, c.argv)
 	if err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	res, engine, err := b.compare(ctx, path, pair, 3, 64)
 	if err = stopAll(err); err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	base, other := median(res[0].rps), median(res[1].rps)
 	ratio := other / base
@@ -382,16 +388,14 @@ func (b *bench) ioResponsive(ctx context.Context) (row Row) {
 		Values: map[string]float64{},
 	}
 	if b.capacity <= 0 {
-		row.Err, row.Measured = "capacity unknown: row 1 failed", "not measured"
-		return row
+		return row.failed(errNoCapacity)
 	}
 	rate := 2 * b.capacity
 	d := b.scaled(11 * time.Second)
 	for pool := 1; pool <= 2*b.cfg.Procs; pool++ {
 		p, err := b.poolPoint(ctx, pool, rate, d)
 		if err != nil {
-			row.Err, row.Measured = err.Error(), "not measured"
-			return row
+			return row.failed(err)
 		}
 		b.report.PoolSweep = append(b.report.PoolSweep, p)
 		b.progress("pool %d: healthz p99 %.2f ms over %d probes, /data goodput %.0f/s", pool, p.HealthzP99Ms, p.HealthzN, p.Goodput)
@@ -436,20 +440,17 @@ func (b *bench) overload(ctx context.Context) (row Row) {
 		Values: map[string]float64{},
 	}
 	if b.capacity <= 0 {
-		row.Err, row.Measured = "capacity unknown: row 1 failed", "not measured"
-		return row
+		return row.failed(errNoCapacity)
 	}
 	srv, err := b.start(ctx, b.cfg.Server)
 	if err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	// The machine's speed drifts, so capacity is measured again on this
 	// server right before the overload.
 	_, capWindow, err := measure(ctx, srv, loadtest.Config{URL: srv.URL("/data"), Connections: 32}, b.scaled(time.Second), b.scaled(3*time.Second))
 	if err != nil {
-		row.Err, row.Measured = stop(ctx, srv, err).Error(), "not measured"
-		return row
+		return row.failed(stop(ctx, srv, err))
 	}
 	capacity := capWindow.counter("offload_jobs_completed_total") / capWindow.seconds
 	warmup, d := b.scaled(time.Second), b.scaled(20*time.Second)
@@ -469,8 +470,7 @@ func (b *bench) overload(ctx context.Context) (row Row) {
 	})
 	rssEnd, rerr := srv.RSSBytes()
 	if err = stop(ctx, srv, errors.Join(err, rerr)); err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	rss5 := <-rssAt5
 	// A job admitted to a full queue completes after the queue-1 jobs
@@ -532,8 +532,7 @@ func (b *bench) connections(ctx context.Context) (row Row) {
 	}
 	srv, err := b.start(ctx, b.cfg.Server)
 	if err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	perConn, err := idleConnectionCost(ctx, srv, n)
 	var rate float64
@@ -542,8 +541,7 @@ func (b *bench) connections(ctx context.Context) (row Row) {
 		rate, engine, err = b.closedLoop(ctx, srv.URL("/healthz"), 32, b.scaled(5*time.Second), true)
 	}
 	if err = stop(ctx, srv, err); err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	row.Values["rss_per_idle_conn_kb"], row.Values["idle_conns"], row.Values["new_conns_per_s"] = perConn/1024, float64(n), rate
 	row.Pass = perConn <= 10*1024 && rate >= 10000
@@ -560,13 +558,11 @@ func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
 		Values: map[string]float64{},
 	}
 	if b.capacity <= 0 {
-		row.Err, row.Measured = "capacity unknown: row 1 failed", "not measured"
-		return row
+		return row.failed(errNoCapacity)
 	}
 	srv, err := b.start(ctx, b.cfg.Server)
 	if err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	// W is measured again right before the load, on this machine's
 	// current speed.
@@ -580,8 +576,7 @@ func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
 		data, _, err = b.openLoad(ctx, srv, b.capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 	}
 	if err = stop(ctx, srv, err); err != nil {
-		row.Err, row.Measured = err.Error(), "not measured"
-		return row
+		return row.failed(err)
 	}
 	w := ms(unit.wall)
 	l := data.LatencyByStatus[200]
