@@ -58,8 +58,8 @@ experiment: build ## pool sweep (median of 3) and accept-vs-done on this machine
 	./bin/loadtest accept-vs-done -out results
 	@echo; echo "results: $$(ls -d results/sweep-* | tail -n 1) and $$(ls -d results/accept-vs-done-* | tail -n 1)"
 
-wrk-sweep: build ## the sweep driven by wrk and the built-in generator side by side, req/s ratio per row
-	./bin/loadtest sweep -engines builtin,wrk -repeat 3 -name wrk-sweep -out results
+wrk-sweep: build ## the sweep driven by wrk and the built-in generator side by side (10 s windows, ~7 min), req/s ratio per row
+	./bin/loadtest sweep -engines builtin,wrk -repeat 3 -d 10s -name wrk-sweep -out results
 
 # Performance (issue 4). Both start their own servers on 127.0.0.1; run them
 # on an otherwise idle machine, and not at the same time as each other.
