@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"offload/overload"
 )
 
 // Modes of running /data's work.
@@ -40,7 +42,15 @@ type Config struct {
 	Pool         int
 	Queue        int
 	QueueTimeout time.Duration
-	WorkerNice   int
+	// Overload, QueueOrder, QueueTarget, OverloadInterval and
+	// MaxRetryAfter configure the overload controller in front of the
+	// pool; see package overload.
+	Overload         string
+	QueueOrder       string
+	QueueTarget      time.Duration
+	OverloadInterval time.Duration
+	MaxRetryAfter    time.Duration
+	WorkerNice       int
 	IOProcs      int
 	Work         time.Duration
 	MaxWork      time.Duration
@@ -71,8 +81,13 @@ func Default() Config {
 
 		Mode:       ModeOffload,
 		Pool:       procs,
-		Queue:      64,
-		WorkerNice: 10,
+		Queue:            64,
+		Overload:         overload.Adaptive.String(),
+		QueueOrder:       overload.OrderFIFO.String(),
+		QueueTarget:      5 * time.Millisecond,
+		OverloadInterval: 100 * time.Millisecond,
+		MaxRetryAfter:    30 * time.Second,
+		WorkerNice:       10,
 		IOProcs:    1,
 		Work:       4 * time.Millisecond,
 		MaxWork:    time.Second,
@@ -111,6 +126,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"jobs that may wait for a worker; when full, /data answers 503 at once (0: no queue)")
 	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout,
 		"drop a job that waited longer than this for a worker and answer 503 (0: off)")
+	fs.StringVar(&c.Overload, "overload", c.Overload,
+		"overload policy: \"adaptive\" (standing-queue detection, predicted-wait admission, priorities, deadlines) or \"static\" (refuse only when -queue is full)")
+	fs.StringVar(&c.QueueOrder, "queue-order", c.QueueOrder,
+		"order of waiting jobs of equal urgency under -overload adaptive: \"fifo\", \"lifo\", or \"adaptive\" (newest first while overloaded)")
+	fs.DurationVar(&c.QueueTarget, "queue-target", c.QueueTarget,
+		"queueing delay above which a queue that does not drain is overloaded; the larger of this and a job's average wall time is used, and twice that is the admission bound while overloaded")
+	fs.DurationVar(&c.OverloadInterval, "overload-interval", c.OverloadInterval,
+		"how long the queue must stand above the target to count as overloaded (at least 10 targets are used)")
+	fs.DurationVar(&c.MaxRetryAfter, "max-retry-after", c.MaxRetryAfter,
+		"largest Retry-After of a refusal; the value given is the time to serve the waiting and recently refused work, with jitter")
 	fs.IntVar(&c.WorkerNice, "worker-nice", c.WorkerNice,
 		"nice value of the worker threads, so the kernel runs IO threads first when both are runnable (0: off; 1-19)")
 	fs.IntVar(&c.IOProcs, "io-procs", c.IOProcs,
@@ -136,6 +161,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: text or json")
 }
 
+// QueuePolicy returns the overload controller's settings: the policy, the
+// order and their parameters, with the pool's size, queue and queue timeout.
+// Call it on a valid Config.
+func (c Config) QueuePolicy() overload.Config {
+	policy, _ := overload.ParsePolicy(c.Overload)
+	order, _ := overload.ParseOrder(c.QueueOrder)
+	return overload.Config{
+		Policy: policy, Order: order,
+		Workers: c.Pool, Capacity: c.Queue, QueueTimeout: c.QueueTimeout,
+		Target: c.QueueTarget, Interval: c.OverloadInterval, MaxRetryAfter: c.MaxRetryAfter,
+	}
+}
+
 // Validate reports every invalid setting at once, each with the flag that
 // sets it.
 func (c Config) Validate() error {
@@ -154,6 +192,14 @@ func (c Config) Validate() error {
 	check(c.Pool >= 1, "-pool %d: need at least 1 worker", c.Pool)
 	check(c.Queue >= 0, "-queue %d: need 0 or more", c.Queue)
 	check(c.QueueTimeout >= 0, "-queue-timeout %v: need 0 (off) or more", c.QueueTimeout)
+	_, err := overload.ParsePolicy(c.Overload)
+	check(err == nil, "-overload %q: want adaptive or static", c.Overload)
+	_, err = overload.ParseOrder(c.QueueOrder)
+	check(err == nil, "-queue-order %q: want fifo, lifo or adaptive", c.QueueOrder)
+	check(c.QueueTarget > 0, "-queue-target %v: need a positive duration", c.QueueTarget)
+	check(c.OverloadInterval > 0, "-overload-interval %v: need a positive duration", c.OverloadInterval)
+	check(c.MaxRetryAfter >= time.Second && c.MaxRetryAfter%time.Second == 0,
+		"-max-retry-after %v: need whole seconds, at least 1s (Retry-After counts seconds)", c.MaxRetryAfter)
 	check(c.WorkerNice >= 0 && c.WorkerNice <= 19, "-worker-nice %d: need 0 (off) to 19", c.WorkerNice)
 	check(c.IOProcs >= 0, "-io-procs %d: need 0 or more", c.IOProcs)
 	check(c.Work >= 0, "-work %v: must not be negative", c.Work)

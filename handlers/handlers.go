@@ -3,9 +3,13 @@
 //	GET /data     the CPU work, run by a workers.Runner; JSON body
 //	GET /healthz  liveness: 200 whenever the process can answer; never
 //	              touches the worker pool
-//	GET /readyz   readiness: 503 while the work queue is full or the server
-//	              is draining, 200 otherwise
+//	GET /readyz   readiness: 503 while the server is draining (or, under the
+//	              static overload policy, while the work queue is full)
 //	GET /metrics  Prometheus text: offload, Go runtime and process metrics
+//
+// /data reads the client's urgency from the Priority header (RFC 9218) and
+// its deadline from X-Envoy-Expected-Rq-Timeout-Ms or X-Request-Timeout,
+// and hands both to the runner with the work.
 //
 // Every endpoint also answers HEAD. Bad input gets a 4xx with a one-line
 // plain-text reason.
@@ -21,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"offload/metrics"
+	"offload/overload"
 	"offload/work"
 	"offload/workers"
 )
@@ -49,7 +54,7 @@ type Handler struct {
 	cfg          Config
 	defaultIters int
 	tasks        sync.Pool // *dataTask
-	busyBody     string
+	refusals     [overload.Shutdown + 1]string
 }
 
 // New returns a Handler for cfg.
@@ -57,7 +62,14 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		cfg:          cfg,
 		defaultIters: cfg.Calibration.Iterations(cfg.DefaultWork),
-		busyBody:     fmt.Sprintf("server busy: the work queue is full (%d jobs); retry later\n", cfg.QueueSize),
+		refusals: [...]string{
+			overload.QueueFull:     fmt.Sprintf("server busy: the work queue is full (%d jobs); retry later\n", cfg.QueueSize),
+			overload.PredictedWait: "server overloaded: this job would wait longer for a worker than the server admits under overload; retry later\n",
+			overload.Priority:      "server overloaded: work of lower urgency (a higher Priority u) is refused first; retry later\n",
+			overload.DroppedStale:  "server overloaded: the job waited in the queue longer than the server allows (-queue-timeout, or the bound under overload) and was dropped; retry later\n",
+			overload.Deadline:      "server busy: the job cannot finish within the request's deadline (X-Request-Timeout or X-Envoy-Expected-Rq-Timeout-Ms); retry later or allow more time\n",
+			overload.Shutdown:      "server is shutting down; retry on another instance\n",
+		},
 	}
 	if h.cfg.Draining == nil {
 		h.cfg.Draining = func() bool { return false }
@@ -73,10 +85,6 @@ const (
 	contentPrometheus = "text/plain; version=0.0.4; charset=utf-8"
 )
 
-// RetryAfter is the Retry-After value, in seconds, of a busy answer: long
-// enough for a full queue to drain many times over at any sane work size.
-const RetryAfter = "1"
-
 // Serve is the fasthttp.RequestHandler of the server.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
@@ -85,7 +93,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	case "/data":
 		path = "/data"
 		if h.allowGet(ctx) {
-			h.data(ctx)
+			h.data(ctx, start)
 		}
 	case "/healthz":
 		path = "/healthz"
@@ -137,8 +145,8 @@ func (h *Handler) readyz(ctx *fasthttp.RequestCtx) {
 	switch {
 	case h.cfg.Draining():
 		text(ctx, fasthttp.StatusServiceUnavailable, "not ready: shutting down\n")
-	case h.cfg.Runner.Saturated():
-		text(ctx, fasthttp.StatusServiceUnavailable, "not ready: the work queue is full\n")
+	case h.cfg.Runner.Unready() != "":
+		text(ctx, fasthttp.StatusServiceUnavailable, "not ready: "+h.cfg.Runner.Unready()+"\n")
 	default:
 		text(ctx, fasthttp.StatusOK, "ready\n")
 	}
@@ -153,8 +161,9 @@ type dataTask struct {
 	body       []byte
 }
 
-// Cost is the calibrated CPU time of the job, which tells the pool whether
-// it is long enough to run at lowered priority.
+// Cost is the calibrated CPU time of the job: the pool's predictions start
+// from it, and it says whether the job is long enough to run at lowered
+// priority.
 func (t *dataTask) Cost() time.Duration { return t.cost }
 
 // Run does the work. It runs on a worker goroutine (or the connection's own
@@ -163,7 +172,9 @@ func (t *dataTask) Run() {
 	t.body = work.Compute(t.body[:0], t.iterations, &t.scratch)
 }
 
-func (h *Handler) data(ctx *fasthttp.RequestCtx) {
+// data runs the work. start is when the handler began, from which the
+// client's deadline counts.
+func (h *Handler) data(ctx *fasthttp.RequestCtx, start time.Time) {
 	iterations := h.defaultIters
 	if raw := ctx.QueryArgs().Peek("work"); raw != nil {
 		d, err := ParseWork(raw, h.cfg.MaxWork)
@@ -173,31 +184,32 @@ func (h *Handler) data(ctx *fasthttp.RequestCtx) {
 		}
 		iterations = h.cfg.Calibration.Iterations(d)
 	}
+	req := workers.Request{Urgency: urgency(&ctx.Request.Header)}
+	b, err := budget(&ctx.Request.Header)
+	if err != nil {
+		text(ctx, fasthttp.StatusBadRequest, err.Error()+"\n")
+		return
+	}
+	if b > 0 {
+		req.Deadline = start.Add(b)
+	}
 
 	t := h.tasks.Get().(*dataTask)
 	defer h.tasks.Put(t)
 	t.iterations = iterations
 	t.cost = h.cfg.Calibration.Duration(iterations)
-	_, err := h.cfg.Runner.Do(t)
+	res := h.cfg.Runner.Do(t, req)
 	switch {
-	case err == nil:
+	case res.Outcome != overload.Admitted:
+		// Refused, not failed: 503 with when to come back.
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(res.RetryAfter))
+		text(ctx, fasthttp.StatusServiceUnavailable, h.refusals[res.Outcome])
+	case res.Err != nil:
+		text(ctx, fasthttp.StatusInternalServerError, "internal error: the work failed\n")
+	default:
 		ctx.SetContentType(contentJSON)
 		ctx.SetBody(t.body)
-	case errors.Is(err, workers.ErrQueueFull):
-		h.busy(ctx, h.busyBody)
-	case errors.Is(err, workers.ErrQueueTimeout):
-		h.busy(ctx, "server busy: the job waited longer than -queue-timeout and was dropped; retry later\n")
-	case errors.Is(err, workers.ErrStopped):
-		h.busy(ctx, "server is shutting down; retry on another instance\n")
-	default:
-		text(ctx, fasthttp.StatusInternalServerError, "internal error: the work failed\n")
 	}
-}
-
-// busy answers 503 with Retry-After: the work was refused, not failed.
-func (h *Handler) busy(ctx *fasthttp.RequestCtx, body string) {
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, RetryAfter)
-	text(ctx, fasthttp.StatusServiceUnavailable, body)
 }
 
 // ParseWork parses the ?work= query value: a Go duration such as "2ms" or

@@ -11,28 +11,34 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"offload/metrics"
+	"offload/overload"
 	"offload/work"
 	"offload/workers"
 )
 
-// fakeRunner runs tasks inline or fails with err; saturated is what
-// Saturated reports.
+// fakeRunner runs tasks inline, or answers with result when its Outcome is
+// not Admitted or it has an Err; unready is what Unready reports, and req
+// the last request it was given.
 type fakeRunner struct {
-	err       error
-	saturated bool
-	calls     int
+	result  workers.Result
+	unready string
+	calls   int
+	req     workers.Request
 }
 
-func (f *fakeRunner) Do(t workers.Task) (workers.Timing, error) {
+func (f *fakeRunner) Do(t workers.Task, req workers.Request) workers.Result {
 	f.calls++
-	if f.err != nil {
-		return workers.Timing{}, f.err
+	f.req = req
+	if f.result.Outcome != overload.Admitted || f.result.Err != nil {
+		return f.result
 	}
 	t.Run()
-	return workers.Timing{}, nil
+	return workers.Result{}
 }
 
-func (f *fakeRunner) Saturated() bool { return f.saturated }
+func (f *fakeRunner) Unready() string { return f.unready }
+func (f *fakeRunner) Queued() int     { return 0 }
+func (f *fakeRunner) Running() int    { return 0 }
 
 // oneNanoPerIteration makes durations map to iteration counts exactly:
 // 5us of work is 5000 iterations.
@@ -140,49 +146,143 @@ func TestDataBodyIsNotSharedBetweenRequests(t *testing.T) {
 
 func TestRefusedWork(t *testing.T) {
 	cases := []struct {
-		err  error
-		code int
-		body string
+		result workers.Result
+		code   int
+		body   string
 	}{
-		{workers.ErrQueueFull, 503, "server busy: the work queue is full (64 jobs); retry later"},
-		{workers.ErrQueueTimeout, 503, "-queue-timeout"},
-		{workers.ErrStopped, 503, "shutting down"},
-		{fmt.Errorf("%w: boom", workers.ErrTaskPanicked), 500, "internal error"},
+		{workers.Result{Outcome: overload.QueueFull, RetryAfter: 1}, 503, "server busy: the work queue is full (64 jobs); retry later"},
+		{workers.Result{Outcome: overload.PredictedWait, RetryAfter: 3}, 503, "would wait longer for a worker than the server admits under overload"},
+		{workers.Result{Outcome: overload.Priority, RetryAfter: 2}, 503, "lower urgency (a higher Priority u) is refused first"},
+		{workers.Result{Outcome: overload.DroppedStale, RetryAfter: 12}, 503, "waited in the queue longer than the server allows (-queue-timeout, or the bound under overload)"},
+		{workers.Result{Outcome: overload.Deadline, RetryAfter: 1}, 503, "cannot finish within the request's deadline"},
+		{workers.Result{Outcome: overload.Shutdown, RetryAfter: 1}, 503, "shutting down"},
+		{workers.Result{Err: fmt.Errorf("%w: boom", workers.ErrTaskPanicked)}, 500, "internal error"},
 	}
 	for _, tc := range cases {
-		h, m := newHandler(&fakeRunner{err: tc.err}, false)
+		h, m := newHandler(&fakeRunner{result: tc.result}, false)
 		resp := serve(h, "GET", "/data")
-		if resp.StatusCode() != tc.code || !bytes.Contains(resp.Body(), []byte(tc.body)) {
-			t.Errorf("%v: %d %q, want %d containing %q", tc.err, resp.StatusCode(), resp.Body(), tc.code, tc.body)
+		body := string(resp.Body())
+		if resp.StatusCode() != tc.code || !strings.Contains(body, tc.body) || strings.Count(body, "\n") != 1 {
+			t.Errorf("%v: %d %q, want %d and one line containing %q", tc.result.Outcome, resp.StatusCode(), body, tc.code, tc.body)
 		}
 		retry := string(resp.Header.Peek("Retry-After"))
-		if tc.code == 503 && retry != "1" {
-			t.Errorf("%v: Retry-After %q, want 1", tc.err, retry)
+		if want := fmt.Sprint(tc.result.RetryAfter); tc.code == 503 && retry != want {
+			t.Errorf("%v: Retry-After %q, want %s", tc.result.Outcome, retry, want)
 		}
 		if tc.code != 503 && retry != "" {
-			t.Errorf("%v: Retry-After %q on a %d", tc.err, retry, tc.code)
+			t.Errorf("%v: Retry-After %q on a %d", tc.result.Outcome, retry, tc.code)
 		}
 		var out bytes.Buffer
 		m.WritePrometheus(&out)
 		if want := fmt.Sprintf(`offload_http_requests_total{path="/data",code="%d"} 1`, tc.code); !strings.Contains(out.String(), want) {
-			t.Errorf("%v: metrics lack %s", tc.err, want)
+			t.Errorf("%v: metrics lack %s", tc.result.Outcome, want)
+		}
+	}
+}
+
+func TestPriorityHeader(t *testing.T) {
+	cases := []struct {
+		values []string // one Priority field line each
+		want   int
+	}{
+		{nil, 3},
+		{[]string{"u=0"}, 0},
+		{[]string{"u=7"}, 7},
+		{[]string{"u=1, i"}, 1},
+		{[]string{"i, u=5"}, 5},
+		{[]string{"u=2", "i"}, 2},   // field lines combine
+		{[]string{"u=2", "u=6"}, 6}, // the last member of a name wins
+		{[]string{"x=9, u=4"}, 4},   // unknown parameters are ignored
+		// RFC 9218 has receivers ignore what they cannot use: the default.
+		{[]string{"u=8"}, 3},
+		{[]string{"u=-1"}, 3},
+		{[]string{"u=1.5"}, 3},
+		{[]string{"u=high"}, 3},
+		{[]string{"u"}, 3}, // a bare key is the boolean true
+		{[]string{"u=="}, 3},
+		{[]string{"i"}, 3},
+	}
+	for _, tc := range cases {
+		runner := &fakeRunner{}
+		h, _ := newHandler(runner, false)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/data")
+		for _, v := range tc.values {
+			ctx.Request.Header.Add("Priority", v)
+		}
+		h.Serve(&ctx)
+		if ctx.Response.StatusCode() != 200 || runner.req.Urgency != tc.want {
+			t.Errorf("Priority %q: %d, urgency %d; want 200 and %d", tc.values, ctx.Response.StatusCode(), runner.req.Urgency, tc.want)
+		}
+	}
+}
+
+func TestDeadlineHeaders(t *testing.T) {
+	cases := []struct {
+		header map[string]string
+		budget time.Duration // 0: no deadline
+		bad    string        // a 400's reason, or "" for none
+	}{
+		{nil, 0, ""},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "250"}, 250 * time.Millisecond, ""},
+		{map[string]string{"X-Request-Timeout": "1.5s"}, 1500 * time.Millisecond, ""},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "15", "X-Request-Timeout": "1s"}, 15 * time.Millisecond, ""},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "1500", "X-Request-Timeout": "20ms"}, 20 * time.Millisecond, ""},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "abc"}, 0, `bad x-envoy-expected-rq-timeout-ms "abc": want a positive whole number of milliseconds`},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "0"}, 0, `bad x-envoy-expected-rq-timeout-ms "0"`},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "-5"}, 0, `bad x-envoy-expected-rq-timeout-ms "-5"`},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "1.5"}, 0, `bad x-envoy-expected-rq-timeout-ms "1.5"`},
+		{map[string]string{"X-Envoy-Expected-Rq-Timeout-Ms": "99999999999999999"}, 0, "bad x-envoy-expected-rq-timeout-ms"},
+		{map[string]string{"X-Request-Timeout": "250"}, 0, `bad X-Request-Timeout "250": want a positive duration such as 250ms or 2s`},
+		{map[string]string{"X-Request-Timeout": "-1s"}, 0, `bad X-Request-Timeout "-1s"`},
+		{map[string]string{"X-Request-Timeout": "0s"}, 0, `bad X-Request-Timeout "0s"`},
+		{map[string]string{"X-Request-Timeout": ""}, 0, `bad X-Request-Timeout ""`},
+	}
+	for _, tc := range cases {
+		runner := &fakeRunner{}
+		h, _ := newHandler(runner, false)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/data")
+		for k, v := range tc.header {
+			ctx.Request.Header.Set(k, v)
+		}
+		before := time.Now()
+		h.Serve(&ctx)
+		after := time.Now()
+		body := string(ctx.Response.Body())
+		if tc.bad != "" {
+			if ctx.Response.StatusCode() != 400 || !strings.Contains(body, tc.bad) || strings.Count(body, "\n") != 1 || runner.calls != 0 {
+				t.Errorf("%v: %d %q (work ran: %v), want 400 with %q", tc.header, ctx.Response.StatusCode(), body, runner.calls > 0, tc.bad)
+			}
+			continue
+		}
+		dl := runner.req.Deadline
+		switch {
+		case ctx.Response.StatusCode() != 200:
+			t.Errorf("%v: %d %q, want 200", tc.header, ctx.Response.StatusCode(), body)
+		case tc.budget == 0 && !dl.IsZero():
+			t.Errorf("%v: deadline %v, want none", tc.header, dl)
+		case tc.budget > 0 && (dl.Before(before.Add(tc.budget)) || dl.After(after.Add(tc.budget))):
+			t.Errorf("%v: deadline %v after the request, want %v", tc.header, dl.Sub(before), tc.budget)
 		}
 	}
 }
 
 func TestHealthAndReadiness(t *testing.T) {
 	cases := []struct {
-		name      string
-		draining  bool
-		saturated bool
-		readyz    int
+		name     string
+		draining bool
+		unready  string
+		readyz   int
 	}{
-		{"idle", false, false, 200},
-		{"queue full", false, true, 503},
-		{"draining", true, false, 503},
+		{"idle", false, "", 200},
+		{"queue full", false, "the work queue is full", 503},
+		{"draining", true, "", 503},
 	}
 	for _, tc := range cases {
-		runner := &fakeRunner{saturated: tc.saturated}
+		runner := &fakeRunner{unready: tc.unready}
 		h, _ := newHandler(runner, tc.draining)
 		if resp := serve(h, "GET", "/healthz"); resp.StatusCode() != 200 || string(resp.Body()) != "ok\n" {
 			t.Errorf("%s: /healthz %d %q, want 200 ok", tc.name, resp.StatusCode(), resp.Body())
@@ -266,7 +366,10 @@ func BenchmarkData(b *testing.B) {
 			m := metrics.New()
 			var r workers.Runner = workers.NewInline(m)
 			if mode == "pool" {
-				p, err := workers.NewPool(workers.Config{Workers: 2, QueueSize: 64}, m)
+				p, err := workers.NewPool(workers.Config{Queue: overload.Config{
+					Policy: overload.Adaptive, Workers: 2, Capacity: 64,
+					Target: 5 * time.Millisecond, Interval: 100 * time.Millisecond, MaxRetryAfter: 30 * time.Second,
+				}}, m)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
+
+	"offload/overload"
 )
 
 // Metric names that other packages (the load generator, tests) read back
@@ -28,7 +30,31 @@ const (
 	JobsCompleted       = "offload_jobs_completed_total"
 	JobsQueued          = "offload_jobs_queued"
 	JobsRunning         = "offload_jobs_running"
+	JobsRefused         = "offload_jobs_refused_total"
+	JobsByUrgency       = "offload_jobs_by_urgency_total"
+	RetryAfter          = "offload_retry_after_seconds"
+	QueueWait           = "offload_job_queue_wait_seconds"
+	OverloadActive      = "offload_overload_active"
+	OverloadEpisodes    = "offload_overload_episodes_total"
+	OverloadSeconds     = "offload_overload_seconds_total"
+	OverloadBound       = "offload_overload_admission_bound_seconds"
+	OverloadTarget      = "offload_overload_queue_target_seconds"
+	JobWallEstimate     = "offload_job_wall_estimate_seconds"
+	JobSlowdownEstimate = "offload_job_slowdown_estimate"
+	QueueLIFO           = "offload_queue_lifo"
 )
+
+// RefusedSeries is the series of JobsRefused for reason r, e.g.
+// offload_jobs_refused_total{reason="predicted_wait"}.
+func RefusedSeries(r overload.Reason) string {
+	return JobsRefused + `{reason="` + r.String() + `"}`
+}
+
+// UrgencySeries is the series of JobsByUrgency for urgency u and outcome
+// "completed" or "refused".
+func UrgencySeries(u int, outcome string) string {
+	return JobsByUrgency + `{urgency="` + strconv.Itoa(u) + `",outcome="` + outcome + `"}`
+}
 
 // Paths with their own request series. Anything else is counted as "other"
 // so that clients cannot grow the number of series without bound.
@@ -40,6 +66,10 @@ var knownCodes = [...]int{200, 400, 404, 405, 408, 413, 431, 500, 503}
 
 // latencyBuckets are upper bounds in seconds. They extend the original
 // experiment's buckets (1 ms to 5 s) down to 50 µs, where /healthz lives.
+// retryAfterBuckets are upper bounds in seconds of the Retry-After values
+// handed out, which are whole seconds from 1 to -max-retry-after.
+var retryAfterBuckets = []float64{1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 60, 120}
+
 var latencyBuckets = []float64{
 	0.00005, 0.0001, 0.00025, 0.0005,
 	0.001, 0.002, 0.005, 0.007, 0.01, 0.02, 0.03, 0.04, 0.05,
@@ -76,6 +106,11 @@ type Metrics struct {
 	QueueWait     *vm.PrometheusHistogram
 	WorkTime      *vm.PrometheusHistogram
 
+	// Refusals: by reason, by urgency, and the Retry-After they were given.
+	refused    [len(refusalReasons)]*vm.Counter
+	byUrgency  [overload.Levels][2]*vm.Counter // [urgency][completed, refused]
+	RetryAfter *vm.PrometheusHistogram
+
 	// WorkNanosPerIteration and WorkIterations describe the start-up
 	// calibration that turns -work durations into iteration counts.
 	WorkNanosPerIteration *vm.Gauge
@@ -83,6 +118,22 @@ type Metrics struct {
 
 	requests [len(knownPaths)]pathRequests
 	answered atomic.Uint64
+	jobs     atomic.Pointer[JobSource]
+}
+
+// refusalReasons are the reasons a job can be refused, in the order of
+// Metrics.refused.
+var refusalReasons = [...]overload.Reason{
+	overload.PredictedWait, overload.QueueFull, overload.DroppedStale,
+	overload.Deadline, overload.Priority, overload.Shutdown,
+}
+
+// JobSource reports the jobs waiting and running now: the worker pool or
+// the inline runner. Gauges read it at scrape time, so they cannot drift
+// from the runner's own counts.
+type JobSource interface {
+	Queued() int
+	Running() int
 }
 
 // pathRequests is the request accounting of one path.
@@ -109,12 +160,19 @@ func New() *Metrics {
 		JobsRejected:           s.NewCounter(JobsRejected),
 		JobsDropped:            s.NewCounter(JobsDropped),
 		JobsCompleted:          s.NewCounter(JobsCompleted),
-		JobsQueued:             s.NewGauge(JobsQueued, nil),
-		JobsRunning:            s.NewGauge(JobsRunning, nil),
-		QueueWait:              s.NewPrometheusHistogramExt("offload_job_queue_wait_seconds", latencyBuckets),
+		QueueWait:              s.NewPrometheusHistogramExt(QueueWait, latencyBuckets),
 		WorkTime:               s.NewPrometheusHistogramExt("offload_job_work_seconds", latencyBuckets),
+		RetryAfter:             s.NewPrometheusHistogramExt(RetryAfter, retryAfterBuckets),
 		WorkNanosPerIteration:  s.NewGauge("offload_work_calibration_ns_per_iteration", nil),
 		WorkIterations:         s.NewGauge("offload_work_default_iterations", nil),
+	}
+	m.JobsQueued = s.NewGauge(JobsQueued, func() float64 { return m.jobCount(JobSource.Queued) })
+	m.JobsRunning = s.NewGauge(JobsRunning, func() float64 { return m.jobCount(JobSource.Running) })
+	for i, r := range refusalReasons {
+		m.refused[i] = s.NewCounter(RefusedSeries(r))
+	}
+	for u := range overload.Levels {
+		m.byUrgency[u] = [2]*vm.Counter{s.NewCounter(UrgencySeries(u, "completed")), s.NewCounter(UrgencySeries(u, "refused"))}
 	}
 	for i, p := range knownPaths {
 		r := &m.requests[i]
@@ -160,6 +218,67 @@ func (m *Metrics) pathRequests(path string) *pathRequests {
 		}
 	}
 	return &m.requests[len(knownPaths)-1]
+}
+
+// ObserveJobs makes the queued and running gauges read src.
+func (m *Metrics) ObserveJobs(src JobSource) { m.jobs.Store(&src) }
+
+func (m *Metrics) jobCount(f func(JobSource) int) float64 {
+	if src := m.jobs.Load(); src != nil {
+		return float64(f(*src))
+	}
+	return 0
+}
+
+// CountCompleted counts a job of urgency u that ran for d.
+func (m *Metrics) CountCompleted(u int, d time.Duration) {
+	m.JobsCompleted.Inc()
+	m.WorkTime.Update(d.Seconds())
+	m.byUrgency[urgencyIndex(u)][0].Inc()
+}
+
+// CountRefused counts a job of urgency u that did not run, for reason r:
+// refused at submission, or dropped from the queue. retryAfter is the
+// Retry-After, in seconds, its client was given.
+func (m *Metrics) CountRefused(u int, r overload.Reason, dropped bool, retryAfter int) {
+	if dropped {
+		m.JobsDropped.Inc()
+	} else {
+		m.JobsRejected.Inc()
+	}
+	for i, rr := range refusalReasons {
+		if rr == r {
+			m.refused[i].Inc()
+		}
+	}
+	m.byUrgency[urgencyIndex(u)][1].Inc()
+	m.RetryAfter.Update(float64(retryAfter))
+}
+
+func urgencyIndex(u int) int { return min(max(u, 0), overload.Levels-1) }
+
+// ObserveOverload exports the controller's state, read at scrape time:
+// whether the queue is overloaded, how often and how long it was, the
+// admission bound, the target, the cost estimates and the queue order.
+func (m *Metrics) ObserveOverload(stats func() overload.Stats) {
+	m.set.RegisterMetricsWriter(func(w io.Writer) {
+		st := stats()
+		vm.WriteGaugeUint64(w, OverloadActive, b2u(st.Overloaded))
+		vm.WriteCounterUint64(w, OverloadEpisodes, st.Episodes)
+		vm.WriteCounterFloat64(w, OverloadSeconds, st.OverloadedFor.Seconds())
+		vm.WriteGaugeFloat64(w, OverloadBound, st.Bound.Seconds())
+		vm.WriteGaugeFloat64(w, OverloadTarget, st.Target.Seconds())
+		vm.WriteGaugeFloat64(w, JobWallEstimate, st.JobWall.Seconds())
+		vm.WriteGaugeFloat64(w, JobSlowdownEstimate, st.Slowdown)
+		vm.WriteGaugeUint64(w, QueueLIFO, b2u(st.LIFO))
+	})
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Answered is the number of requests answered so far, all paths and codes.

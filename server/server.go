@@ -21,6 +21,7 @@ import (
 	"offload/handlers"
 	"offload/internal/ratelimit"
 	"offload/metrics"
+	"offload/overload"
 	"offload/work"
 	"offload/workers"
 )
@@ -37,6 +38,7 @@ type Server struct {
 	tracker  *acceptor.Tracker
 	group    *acceptor.Group
 	pool     *workers.Pool // nil in inline mode
+	runner   workers.Runner
 	http     *fasthttp.Server
 	debug    *debugServer // nil without -debug-addr
 	draining atomic.Bool
@@ -81,12 +83,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s := &Server{cfg: cfg, log: log, m: m}
 	var runner workers.Runner = workers.NewInline(m)
 	if cfg.Mode == config.ModeOffload {
-		s.pool, err = workers.NewPool(workers.Config{
-			Workers: cfg.Pool, QueueSize: cfg.Queue, QueueTimeout: cfg.QueueTimeout, WorkerNice: cfg.WorkerNice,
-		}, m)
+		s.pool, err = workers.NewPool(workers.Config{Queue: cfg.QueuePolicy(), WorkerNice: cfg.WorkerNice}, m)
 		if err != nil {
 			return nil, err
 		}
+		ctrl := s.pool.Controller()
+		m.ObserveOverload(func() overload.Stats { return ctrl.Stats(time.Now()) })
 		runner = s.pool
 	}
 
@@ -112,6 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		log.Info("serving pprof", "debug_addr", s.debug.ln.Addr().String())
 	}
 
+	s.runner = runner
 	h := handlers.New(handlers.Config{
 		Runner:      runner,
 		Calibration: cal,
@@ -146,6 +149,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	log.Info("offload ready",
 		"addr", s.group.Addr().String(), "mode", cfg.Mode, "pool", cfg.Pool, "queue", cfg.Queue,
+		"overload", cfg.Overload, "queue_order", cfg.QueueOrder,
 		"acceptors", cfg.Acceptors, "max_conns", cfg.MaxConns, "fd_limit", fdLimit,
 		"backlog", cfg.Backlog, "somaxconn", somaxconn, "gomaxprocs", runtime.GOMAXPROCS(0),
 		"work", cfg.Work, "work_iterations", cal.Iterations(cfg.Work),
@@ -261,7 +265,7 @@ func (s *Server) waitConnectionGoroutines(limit time.Duration) {
 }
 
 func (s *Server) jobsInFlight() int {
-	return int(s.m.JobsQueued.Get() + s.m.JobsRunning.Get())
+	return s.runner.Queued() + s.runner.Running()
 }
 
 // printStats logs per-second rates of connections and jobs every interval:
@@ -302,7 +306,7 @@ func (s *Server) printStats(ctx context.Context, interval time.Duration) {
 				attrs = append(attrs, c.name, fmt.Sprintf("%.1f", float64(v-c.last)/secs))
 				c.last = v
 			}
-			attrs = append(attrs, "queued", s.m.JobsQueued.Get(), "running", s.m.JobsRunning.Get(),
+			attrs = append(attrs, "queued", s.runner.Queued(), "running", s.runner.Running(),
 				"connections", s.tracker.Active())
 			s.log.Info("stats", attrs...)
 		}

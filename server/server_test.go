@@ -231,7 +231,13 @@ func checkCounters(t *testing.T, r *running) {
 }
 
 func TestSaturatedPoolAnswers503AndHealthzStaysFast(t *testing.T) {
-	r := start(t, func(c *config.Config) { c.Pool, c.Queue = 1, 1 })
+	for _, policy := range []string{"static", "adaptive"} {
+		t.Run(policy, func(t *testing.T) { testSaturatedPool(t, policy) })
+	}
+}
+
+func testSaturatedPool(t *testing.T, policy string) {
+	r := start(t, func(c *config.Config) { c.Pool, c.Queue, c.Overload = 1, 1, policy })
 	m := r.srv.Metrics()
 	// One slow job runs, one waits: the pool is saturated for ~600 ms.
 	running := r.getAsync("/data?work=300ms")
@@ -241,14 +247,19 @@ func TestSaturatedPoolAnswers503AndHealthzStaysFast(t *testing.T) {
 
 	start := time.Now()
 	code, header, body := r.get(t, "/data")
-	if code != 503 || header.Get("Retry-After") != "1" || !strings.Contains(body, "queue is full") {
-		t.Fatalf("saturated /data: %d Retry-After=%q %q; want 503, Retry-After 1", code, header.Get("Retry-After"), body)
+	// The adaptive policy may already have seen the queue stand for an
+	// interval, and then refuses by the predicted wait instead.
+	refused := strings.Contains(body, "queue is full") || policy == "adaptive" && strings.Contains(body, "would wait longer")
+	if code != 503 || !refused || header.Get("Retry-After") != "1" {
+		t.Fatalf("saturated /data: %d Retry-After=%q %q; want 503, Retry-After 1 (the backlog drains within a second)", code, header.Get("Retry-After"), body)
 	}
 	if d := time.Since(start); d > 100*time.Millisecond {
 		t.Fatalf("rejection took %v: a full queue must be refused at once", d)
 	}
-	if code, _, _ := r.get(t, "/readyz"); code != 503 {
-		t.Fatalf("/readyz with a full queue: %d, want 503", code)
+	// Readiness follows a full queue only under the static policy, as it
+	// always did; the adaptive policy answers overload with refusals alone.
+	if code, _, _ := r.get(t, "/readyz"); (code == 503) != (policy == "static") {
+		t.Fatalf("/readyz with a full queue under the %s policy: %d", policy, code)
 	}
 	var slowest time.Duration
 	for range 20 {
@@ -277,20 +288,36 @@ func TestSaturatedPoolAnswers503AndHealthzStaysFast(t *testing.T) {
 }
 
 func TestQueueTimeoutAnswers503(t *testing.T) {
-	r := start(t, func(c *config.Config) { c.Pool, c.Queue, c.QueueTimeout = 1, 4, 50*time.Millisecond })
-	m := r.srv.Metrics()
-	slow := r.getAsync("/data?work=200ms")
-	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
-	late := r.getAsync("/data")
-	rep := <-late
-	if rep.err != nil || rep.code != 503 || rep.header.Get("Retry-After") == "" || !strings.Contains(rep.body, "-queue-timeout") {
-		t.Fatalf("job stuck behind 200ms of work with a 50ms queue timeout: %d %q %v", rep.code, rep.body, rep.err)
-	}
-	if rep := <-slow; rep.code != 200 {
-		t.Fatalf("slow job: %d", rep.code)
-	}
-	if m.JobsDropped.Get() != 1 {
-		t.Fatalf("dropped %d, want 1", m.JobsDropped.Get())
+	// The static policy lets the job wait out the timeout, then drops it;
+	// the adaptive one predicts the wait and refuses it at once.
+	for _, tc := range []struct {
+		policy, body, counter string
+	}{
+		{"static", "-queue-timeout", "offload_jobs_dropped_total"},
+		{"adaptive", "would wait longer", "offload_jobs_rejected_total"},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			r := start(t, func(c *config.Config) {
+				c.Pool, c.Queue, c.QueueTimeout, c.Overload = 1, 4, 50*time.Millisecond, tc.policy
+			})
+			m := r.srv.Metrics()
+			slow := r.getAsync("/data?work=200ms")
+			waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
+			late := r.getAsync("/data")
+			rep := <-late
+			if rep.err != nil || rep.code != 503 || rep.header.Get("Retry-After") == "" || !strings.Contains(rep.body, tc.body) {
+				t.Fatalf("job stuck behind 200ms of work with a 50ms queue timeout: %d %q %v", rep.code, rep.body, rep.err)
+			}
+			if rep := <-slow; rep.code != 200 {
+				t.Fatalf("slow job: %d", rep.code)
+			}
+			if n := r.metric(t, tc.counter); n != 1 {
+				t.Fatalf("%s %v, want 1", tc.counter, n)
+			}
+			if n := r.metric(t, `offload_jobs_refused_total{reason="`+map[string]string{"static": "dropped_stale", "adaptive": "predicted_wait"}[tc.policy]+`"}`); n != 1 {
+				t.Fatalf("refusals by reason: %v, want 1", n)
+			}
+		})
 	}
 }
 

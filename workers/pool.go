@@ -1,28 +1,22 @@
 package workers
 
 import (
-	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/alitto/pond/v2"
 
 	"offload/metrics"
+	"offload/overload"
 )
 
 // Config sizes a Pool.
 type Config struct {
-	// Workers is the number of goroutines that run tasks (> 0).
-	Workers int
-	// QueueSize is how many tasks may wait for a worker (>= 0). With 0 a
-	// task is rejected whenever every worker is busy.
-	QueueSize int
-	// QueueTimeout, when positive, drops a task that waited longer than
-	// this before a worker took it: its client has likely given up, so no
-	// CPU should burn on the answer.
-	QueueTimeout time.Duration
+	// Queue is the admission and ordering policy, with the number of
+	// workers and the queue's capacity. Its Start and Drop are the pool's
+	// own and must be left nil.
+	Queue overload.Config
 	// WorkerNice, when positive, is the nice value of the OS threads that
 	// run long tasks (see NiceMinCost) while others wait in the queue: the
 	// kernel then runs the threads that do network IO first whenever both
@@ -40,168 +34,175 @@ const NiceMinCost = time.Millisecond
 
 // Pool runs tasks on a bounded set of worker goroutines.
 type Pool struct {
-	cfg   Config
-	pond  pond.Pool
-	m     *metrics.Metrics
-	jobs  sync.Pool
-	abort atomic.Bool
-
-	// Own counts rather than pond's: they move exactly when a task changes
-	// state, which is what the queue-depth gauges and readiness need.
-	queued  atomic.Int64
-	running atomic.Int64
+	cfg  Config
+	ctrl *overload.Controller
+	pond pond.Pool
+	m    *metrics.Metrics
+	jobs sync.Pool
 }
 
 // job carries one task through the pool. Jobs are recycled, so the hand-off
 // to a worker and back allocates nothing.
 type job struct {
+	meta   overload.Job // meta.Payload is the job itself
 	p      *Pool
 	task   Task
 	timing Timing
 	err    error
 	done   chan struct{}
-	run    func() // j.execute, bound once so submitting does not allocate
+	work   func() // p.work(j), bound once so that starting a worker does not allocate
 }
 
 // NewPool starts a pool. Stop it with Stop.
 func NewPool(cfg Config, m *metrics.Metrics) (*Pool, error) {
-	if cfg.Workers < 1 {
-		return nil, fmt.Errorf("worker pool: %d workers, need at least 1", cfg.Workers)
-	}
-	if cfg.QueueSize < 0 {
-		return nil, fmt.Errorf("worker pool: queue size %d, need 0 or more", cfg.QueueSize)
-	}
 	if cfg.WorkerNice < 0 || cfg.WorkerNice > 19 {
 		return nil, fmt.Errorf("worker pool: worker nice %d, need 0 (off) to 19", cfg.WorkerNice)
+	}
+	if cfg.Queue.Start != nil || cfg.Queue.Drop != nil {
+		return nil, fmt.Errorf("worker pool: Queue.Start and Queue.Drop are the pool's own; leave them nil")
 	}
 	if cfg.WorkerNice > 0 {
 		if err := probePriority(cfg.WorkerNice); err != nil {
 			return nil, fmt.Errorf("worker pool: %w", err)
 		}
 	}
-	p := &Pool{
-		cfg: cfg,
-		m:   m,
-		// Non-blocking: a full queue is an error at once, never a wait.
-		pond: pond.NewPool(cfg.Workers, pond.WithQueueSize(cfg.QueueSize), pond.WithNonBlocking(true)),
+	p := &Pool{cfg: cfg, m: m}
+	q := cfg.Queue
+	q.Start = p.start
+	q.Drop = p.dropped
+	ctrl, err := overload.New(q, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("worker pool: %w", err)
 	}
+	p.ctrl = ctrl
+	m.ObserveJobs(p)
+	// The controller never starts more workers than it has, but a worker
+	// it counts as gone may still be on its way out of pond when the next
+	// starts: pond's own queue, as long as the pool, takes that one.
+	p.pond = pond.NewPool(q.Workers, pond.WithQueueSize(q.Workers), pond.WithNonBlocking(true))
 	p.jobs.New = func() any {
 		j := &job{p: p, done: make(chan struct{}, 1)}
-		j.run = j.execute
+		j.meta.Payload = j
+		j.work = func() { p.work(j) }
 		return j
 	}
 	return p, nil
 }
 
-// Do queues t and waits until a worker has run it. It returns ErrQueueFull
-// at once when the queue is full, ErrQueueTimeout when t waited longer than
-// the queue timeout, and ErrStopped after Stop or Abort.
-func (p *Pool) Do(t Task) (Timing, error) {
+// Controller is the pool's queue policy, for its metrics.
+func (p *Pool) Controller() *overload.Controller { return p.ctrl }
+
+// Do submits t and waits until a worker has run it, or returns at once
+// when the controller refuses it. A queued task may also be dropped before
+// it runs (it waited too long, its deadline passed, more urgent work took
+// its place, or the pool was aborted).
+func (p *Pool) Do(t Task, req Request) Result {
 	j := p.jobs.Get().(*job)
-	j.task = t
-	j.timing = Timing{Queued: time.Now()}
-	j.err = nil
+	j.task, j.err, j.timing = t, nil, Timing{}
+	j.meta.Urgency, j.meta.Cost, j.meta.Deadline = req.Urgency, t.Cost(), req.Deadline
 
 	p.m.JobsSubmitted.Inc()
-	p.queued.Add(1)
-	p.m.JobsQueued.Inc()
-	if err := p.pond.Go(j.run); err != nil {
-		p.queued.Add(-1)
-		p.m.JobsQueued.Dec()
-		p.m.JobsRejected.Inc()
-		j.task = nil
-		p.jobs.Put(j)
-		if errors.Is(err, pond.ErrPoolStopped) {
-			return Timing{}, ErrStopped
-		}
-		return Timing{}, ErrQueueFull
+	if r := p.ctrl.Submit(&j.meta, time.Now()); r != overload.Admitted {
+		p.m.CountRefused(j.meta.Urgency, r, false, j.meta.RetryAfter)
+		res := Result{Outcome: r, RetryAfter: j.meta.RetryAfter}
+		p.recycle(j)
+		return res
 	}
-
 	<-j.done
-	tm, err := j.timing, j.err
-	j.task = nil
-	p.jobs.Put(j)
-	return tm, err
+	res := Result{Outcome: j.meta.Outcome, RetryAfter: j.meta.RetryAfter, Err: j.err, Timing: j.timing}
+	p.recycle(j)
+	return res
 }
 
-// execute runs on a worker goroutine. Sending on done must be the last
-// thing it does with j: the submitter recycles j as soon as it receives.
-func (j *job) execute() {
-	p := j.p
-	j.timing.Started = time.Now()
-	p.queued.Add(-1)
-	p.m.JobsQueued.Dec()
-	wait := j.timing.QueueWait()
-	p.m.QueueWait.Update(wait.Seconds())
+func (p *Pool) recycle(j *job) {
+	j.task = nil
+	p.jobs.Put(j)
+}
 
-	switch {
-	case p.abort.Load():
-		j.err = ErrStopped
-		p.m.JobsDropped.Inc()
-	case p.cfg.QueueTimeout > 0 && wait > p.cfg.QueueTimeout:
-		j.err = ErrQueueTimeout
-		p.m.JobsDropped.Inc()
-	default:
-		// Lower the priority only under a backlog: then every core is
-		// busy with work and IO has to be able to cut in. Without one there
-		// is CPU to spare, and a lowered thread would only lose time to
-		// every other process. The worker keeps the lowered thread until
-		// the queue runs dry and it exits, taking the thread with it.
-		if p.cfg.WorkerNice > 0 && long(j.task) && p.queued.Load() > 0 {
-			// NewPool checked that this works; should it fail now, the
-			// task still runs, at normal priority.
-			_ = lowerPriority(p.cfg.WorkerNice)
-		}
-		p.running.Add(1)
-		p.m.JobsRunning.Inc()
-		j.err = runTask(j.task)
-		j.timing.Finished = time.Now()
-		p.running.Add(-1)
-		p.m.JobsRunning.Dec()
-		p.m.JobsCompleted.Inc()
-		p.m.WorkTime.Update(j.timing.Work().Seconds())
+// start runs on the controller's lock: it starts a worker for j.
+func (p *Pool) start(m *overload.Job) {
+	j := m.Payload.(*job)
+	if err := p.pond.Go(j.work); err != nil {
+		// pond refuses only after Stop, and Stop closes the controller
+		// first, under the same lock as this call: it cannot happen.
+		panic(fmt.Sprintf("worker pool: pond refused a worker: %v", err))
 	}
+}
+
+// dropped runs on the controller's lock: it answers a queued job that will
+// not run.
+func (p *Pool) dropped(m *overload.Job) {
+	j := m.Payload.(*job)
+	p.m.QueueWait.Update(time.Since(m.Queued).Seconds())
+	p.m.CountRefused(m.Urgency, m.Outcome, true, m.RetryAfter)
 	j.done <- struct{}{}
 }
 
-// long reports whether t says it needs at least NiceMinCost of CPU.
-func long(t Task) bool {
-	c, ok := t.(Costed)
-	return ok && c.Cost() >= NiceMinCost
-}
-
-// runTask turns a panic in t into an error, so that the submitter is always
-// answered and the worker survives.
-func runTask(t Task) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrTaskPanicked, r)
+// work is a worker: it runs its first job, then whatever the controller
+// hands it next, and ends when there is nothing left.
+func (p *Pool) work(j *job) {
+	for j != nil {
+		ran := p.execute(j)
+		next := p.ctrl.Next(ran)
+		if next == nil {
+			return
 		}
-	}()
-	t.Run()
-	return nil
+		j = next.Payload.(*job)
+	}
 }
 
-// Saturated reports whether the queue is full, so that the next task would
-// be rejected.
-func (p *Pool) Saturated() bool {
-	if p.cfg.QueueSize == 0 {
-		return p.running.Load() >= int64(p.cfg.Workers)
+// execute runs j's task and answers its submitter. It returns what the
+// controller needs to know about the run: j itself belongs to the
+// submitter again once answered.
+func (p *Pool) execute(j *job) overload.Ran {
+	started := time.Now()
+	j.timing = Timing{Queued: j.meta.Queued, Started: started}
+	p.m.QueueWait.Update(j.timing.QueueWait().Seconds())
+	// Lower the priority only under a backlog: then every core is busy
+	// with work and IO has to be able to cut in. Without one there is CPU
+	// to spare, and a lowered thread would only lose time to every other
+	// process. The worker keeps the lowered thread until the queue runs
+	// dry and it exits, taking the thread with it.
+	if p.cfg.WorkerNice > 0 && j.meta.Cost >= NiceMinCost && p.ctrl.Queued() > 0 {
+		// NewPool checked that this works; should it fail now, the task
+		// still runs, at normal priority.
+		_ = lowerPriority(p.cfg.WorkerNice)
 	}
-	return p.queued.Load() >= int64(p.cfg.QueueSize)
+	j.err = runTask(j.task)
+	finished := time.Now()
+	j.timing.Finished = finished
+	p.m.CountCompleted(j.meta.Urgency, finished.Sub(started))
+	ran := j.meta.Ran(started, finished)
+	j.done <- struct{}{}
+	return ran
+}
+
+// Unready is the Static policy's readiness rule, kept as it always was: not
+// ready while the queue is full. Under the Adaptive policy the pool is
+// always ready: an overload is answered by fast refusals, and readiness
+// that followed it would take every instance of a fleet out of its load
+// balancer at once when the whole fleet is overloaded.
+func (p *Pool) Unready() string {
+	if p.cfg.Queue.Policy == overload.Static && p.ctrl.Full() {
+		return "the work queue is full"
+	}
+	return ""
 }
 
 // Queued is the number of tasks waiting for a worker.
-func (p *Pool) Queued() int { return int(p.queued.Load()) }
+func (p *Pool) Queued() int { return p.ctrl.Queued() }
 
 // Running is the number of tasks a worker is running now.
-func (p *Pool) Running() int { return int(p.running.Load()) }
+func (p *Pool) Running() int { return p.ctrl.Running() }
 
-// Abort makes the pool drop every task that has not started yet, answering
-// its submitter with ErrStopped. Running tasks finish. It is the forced end
-// of a shutdown that ran out of time.
-func (p *Pool) Abort() { p.abort.Store(true) }
+// Abort drops every task that has not started yet, answering its
+// submitter with overload.Shutdown, and refuses new ones. Running tasks
+// finish. It is the forced end of a shutdown that ran out of time.
+func (p *Pool) Abort() { p.ctrl.Abort(time.Now()) }
 
 // Stop stops taking tasks, waits until every queued and running task has
 // finished and its submitter has been answered, and releases the workers.
-func (p *Pool) Stop() { p.pond.StopAndWait() }
+func (p *Pool) Stop() {
+	p.ctrl.Close()
+	p.pond.StopAndWait()
+}

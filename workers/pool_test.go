@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"offload/metrics"
+	"offload/overload"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,24 +27,29 @@ func (g *gateTask) Run() {
 	g.ran.Store(true)
 }
 
+func (g *gateTask) Cost() time.Duration { return time.Millisecond }
+
 type funcTask func()
 
-func (f funcTask) Run() { f() }
-
-type result struct {
-	tm  Timing
-	err error
-}
+func (f funcTask) Run()                { f() }
+func (f funcTask) Cost() time.Duration { return 0 }
 
 // submit runs p.Do(t) on its own goroutine and returns where its result
 // will arrive.
-func submit(p Runner, t Task) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		tm, err := p.Do(t)
-		ch <- result{tm, err}
-	}()
+func submit(p Runner, t Task) <-chan Result {
+	ch := make(chan Result, 1)
+	go func() { ch <- p.Do(t, Request{Urgency: overload.DefaultUrgency}) }()
 	return ch
+}
+
+// do runs t with the default urgency and no deadline.
+func do(p Runner, t Task) Result { return p.Do(t, Request{Urgency: overload.DefaultUrgency}) }
+
+// static is the Static policy's pool: FIFO, refused only when full.
+func static(workers, queue int, timeout time.Duration) Config {
+	return Config{Queue: overload.Config{
+		Policy: overload.Static, Workers: workers, Capacity: queue, QueueTimeout: timeout, MaxRetryAfter: time.Second,
+	}}
 }
 
 // waitFor polls cond until it holds, failing the test after a deadline.
@@ -58,14 +64,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func receive(t *testing.T, ch <-chan result) result {
+func receive(t *testing.T, ch <-chan Result) Result {
 	t.Helper()
 	select {
 	case r := <-ch:
 		return r
 	case <-time.After(5 * time.Second):
 		t.Fatal("Do did not return within 5s")
-		return result{}
+		return Result{}
 	}
 }
 
@@ -80,7 +86,7 @@ func newPool(t *testing.T, cfg Config) (*Pool, *metrics.Metrics) {
 }
 
 func TestFullQueueRejectsAtOnce(t *testing.T) {
-	p, m := newPool(t, Config{Workers: 1, QueueSize: 1})
+	p, m := newPool(t, static(1, 1, 0))
 	defer p.Stop()
 	gate := make(chan struct{})
 	first, second := &gateTask{gate: gate}, &gateTask{gate: gate}
@@ -89,22 +95,22 @@ func TestFullQueueRejectsAtOnce(t *testing.T) {
 	waitFor(t, "first task running", func() bool { return p.Running() == 1 })
 	r2 := submit(p, second)
 	waitFor(t, "second task queued", func() bool { return p.Queued() == 1 })
-	if !p.Saturated() {
-		t.Fatal("pool with a busy worker and a full queue does not report Saturated")
+	if p.Unready() == "" {
+		t.Fatal("static pool with a busy worker and a full queue reports ready")
 	}
 
 	third := &gateTask{gate: gate}
 	r3 := submit(p, third)
 	// The gate is still closed, so the only way Do can return is by
 	// rejecting; a blocking submit would hang here and fail the test.
-	if r := receive(t, r3); !errors.Is(r.err, ErrQueueFull) {
-		t.Fatalf("third Do returned %v, want ErrQueueFull", r.err)
+	if r := receive(t, r3); r.Outcome != overload.QueueFull || r.RetryAfter != 1 {
+		t.Fatalf("third Do returned %v (Retry-After %d), want QueueFull and 1", r.Outcome, r.RetryAfter)
 	}
 
 	close(gate)
-	for _, ch := range []<-chan result{r1, r2} {
-		if r := receive(t, ch); r.err != nil {
-			t.Fatalf("queued task failed: %v", r.err)
+	for _, ch := range []<-chan Result{r1, r2} {
+		if r := receive(t, ch); r.Outcome != overload.Admitted || r.Err != nil {
+			t.Fatalf("queued task: %v %v", r.Outcome, r.Err)
 		}
 	}
 	if !first.ran.Load() || !second.ran.Load() || third.ran.Load() {
@@ -113,32 +119,32 @@ func TestFullQueueRejectsAtOnce(t *testing.T) {
 	if got := [3]uint64{m.JobsSubmitted.Get(), m.JobsCompleted.Get(), m.JobsRejected.Get()}; got != [3]uint64{3, 2, 1} {
 		t.Fatalf("submitted, completed, rejected = %v, want [3 2 1]", got)
 	}
-	if p.Saturated() || p.Queued() != 0 || m.JobsQueued.Get() != 0 || m.JobsRunning.Get() != 0 {
-		t.Fatalf("idle pool: saturated %v queued %d gauges %v/%v", p.Saturated(), p.Queued(), m.JobsQueued.Get(), m.JobsRunning.Get())
+	if p.Unready() != "" || p.Queued() != 0 || m.JobsQueued.Get() != 0 || m.JobsRunning.Get() != 0 {
+		t.Fatalf("idle pool: unready %q queued %d gauges %v/%v", p.Unready(), p.Queued(), m.JobsQueued.Get(), m.JobsRunning.Get())
 	}
 }
 
 func TestNoQueueRejectsWhenWorkersBusy(t *testing.T) {
-	p, _ := newPool(t, Config{Workers: 1, QueueSize: 0})
+	p, _ := newPool(t, static(1, 0, 0))
 	defer p.Stop()
 	gate := make(chan struct{})
 	r1 := submit(p, &gateTask{gate: gate})
 	waitFor(t, "task running", func() bool { return p.Running() == 1 })
-	if !p.Saturated() {
-		t.Fatal("busy pool without a queue does not report Saturated")
+	if p.Unready() == "" {
+		t.Fatal("busy static pool without a queue reports ready")
 	}
-	if r := receive(t, submit(p, &gateTask{gate: gate})); !errors.Is(r.err, ErrQueueFull) {
-		t.Fatalf("Do returned %v, want ErrQueueFull", r.err)
+	if r := receive(t, submit(p, &gateTask{gate: gate})); r.Outcome != overload.QueueFull {
+		t.Fatalf("Do returned %v, want QueueFull", r.Outcome)
 	}
 	close(gate)
-	if r := receive(t, r1); r.err != nil {
-		t.Fatal(r.err)
+	if r := receive(t, r1); r.Outcome != overload.Admitted {
+		t.Fatal(r.Outcome)
 	}
 }
 
 func TestQueueTimeoutDropsBeforeRunning(t *testing.T) {
 	const timeout = 20 * time.Millisecond
-	p, m := newPool(t, Config{Workers: 1, QueueSize: 4, QueueTimeout: timeout})
+	p, m := newPool(t, static(1, 4, timeout))
 	defer p.Stop()
 	gate := make(chan struct{})
 	r1 := submit(p, &gateTask{gate: gate})
@@ -150,34 +156,31 @@ func TestQueueTimeoutDropsBeforeRunning(t *testing.T) {
 	time.Sleep(3 * timeout)
 	close(gate)
 
-	if r := receive(t, r1); r.err != nil {
-		t.Fatal(r.err)
+	if r := receive(t, r1); r.Outcome != overload.Admitted {
+		t.Fatal(r.Outcome)
 	}
 	r := receive(t, r2)
-	if !errors.Is(r.err, ErrQueueTimeout) {
-		t.Fatalf("late task returned %v, want ErrQueueTimeout", r.err)
+	if r.Outcome != overload.DroppedStale {
+		t.Fatalf("late task returned %v, want DroppedStale", r.Outcome)
 	}
 	if late.ran.Load() {
 		t.Fatal("a task past its queue timeout ran anyway")
-	}
-	if r.tm.QueueWait() < timeout {
-		t.Fatalf("dropped task reports queue wait %v, below the %v timeout", r.tm.QueueWait(), timeout)
 	}
 	if m.JobsDropped.Get() != 1 || m.JobsCompleted.Get() != 1 {
 		t.Fatalf("dropped %d completed %d, want 1 1", m.JobsDropped.Get(), m.JobsCompleted.Get())
 	}
 
 	// A task that did not wait long runs normally.
-	if r := receive(t, submit(p, funcTask(func() {}))); r.err != nil {
-		t.Fatalf("prompt task: %v", r.err)
+	if r := receive(t, submit(p, funcTask(func() {}))); r.Outcome != overload.Admitted {
+		t.Fatalf("prompt task: %v", r.Outcome)
 	}
 }
 
 func TestStopDrainsQueuedTasks(t *testing.T) {
-	p, m := newPool(t, Config{Workers: 1, QueueSize: 8})
+	p, m := newPool(t, static(1, 8, 0))
 	gate := make(chan struct{})
 	tasks := make([]*gateTask, 4)
-	results := make([]<-chan result, len(tasks))
+	results := make([]<-chan Result, len(tasks))
 	for i := range tasks {
 		tasks[i] = &gateTask{gate: gate}
 		results[i] = submit(p, tasks[i])
@@ -193,8 +196,8 @@ func TestStopDrainsQueuedTasks(t *testing.T) {
 	}
 	close(gate)
 	for i, ch := range results {
-		if r := receive(t, ch); r.err != nil || !tasks[i].ran.Load() {
-			t.Fatalf("task %d: err %v ran %v; Stop must let queued tasks finish", i, r.err, tasks[i].ran.Load())
+		if r := receive(t, ch); r.Outcome != overload.Admitted || !tasks[i].ran.Load() {
+			t.Fatalf("task %d: %v ran %v; Stop must let queued tasks finish", i, r.Outcome, tasks[i].ran.Load())
 		}
 	}
 	select {
@@ -202,8 +205,8 @@ func TestStopDrainsQueuedTasks(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stop did not return after the queue drained")
 	}
-	if _, err := p.Do(funcTask(func() {})); !errors.Is(err, ErrStopped) {
-		t.Fatalf("Do after Stop returned %v, want ErrStopped", err)
+	if r := do(p, funcTask(func() {})); r.Outcome != overload.Shutdown {
+		t.Fatalf("Do after Stop returned %v, want Shutdown", r.Outcome)
 	}
 	if m.JobsCompleted.Get() != 4 {
 		t.Fatalf("completed %d, want 4", m.JobsCompleted.Get())
@@ -211,7 +214,7 @@ func TestStopDrainsQueuedTasks(t *testing.T) {
 }
 
 func TestAbortDropsQueuedTasks(t *testing.T) {
-	p, m := newPool(t, Config{Workers: 1, QueueSize: 8})
+	p, m := newPool(t, static(1, 8, 0))
 	defer p.Stop()
 	gate := make(chan struct{})
 	running := &gateTask{gate: gate}
@@ -223,11 +226,11 @@ func TestAbortDropsQueuedTasks(t *testing.T) {
 
 	p.Abort()
 	close(gate)
-	if r := receive(t, r1); r.err != nil || !running.ran.Load() {
-		t.Fatalf("running task: err %v ran %v; Abort must let it finish", r.err, running.ran.Load())
+	if r := receive(t, r1); r.Outcome != overload.Admitted || !running.ran.Load() {
+		t.Fatalf("running task: %v ran %v; Abort must let it finish", r.Outcome, running.ran.Load())
 	}
-	if r := receive(t, r2); !errors.Is(r.err, ErrStopped) || queued.ran.Load() {
-		t.Fatalf("queued task: err %v ran %v, want ErrStopped and not run", r.err, queued.ran.Load())
+	if r := receive(t, r2); r.Outcome != overload.Shutdown || queued.ran.Load() {
+		t.Fatalf("queued task: %v ran %v, want Shutdown and not run", r.Outcome, queued.ran.Load())
 	}
 	if m.JobsDropped.Get() != 1 {
 		t.Fatalf("dropped %d, want 1", m.JobsDropped.Get())
@@ -237,7 +240,7 @@ func TestAbortDropsQueuedTasks(t *testing.T) {
 func TestPanickingTaskIsAnswered(t *testing.T) {
 	for name, r := range map[string]func(*metrics.Metrics) Runner{
 		"pool": func(m *metrics.Metrics) Runner {
-			p, err := NewPool(Config{Workers: 1, QueueSize: 1}, m)
+			p, err := NewPool(static(1, 1, 0), m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,32 +251,31 @@ func TestPanickingTaskIsAnswered(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			runner := r(metrics.New())
-			_, err := runner.Do(funcTask(func() { panic("boom") }))
-			if !errors.Is(err, ErrTaskPanicked) {
-				t.Fatalf("Do of a panicking task returned %v, want ErrTaskPanicked", err)
+			r := do(runner, funcTask(func() { panic("boom") }))
+			if r.Outcome != overload.Admitted || !errors.Is(r.Err, ErrTaskPanicked) {
+				t.Fatalf("Do of a panicking task returned %v %v, want it run with ErrTaskPanicked", r.Outcome, r.Err)
 			}
-			if _, err := runner.Do(funcTask(func() {})); err != nil {
-				t.Fatalf("runner broken after a panic: %v", err)
+			if r := do(runner, funcTask(func() {})); r.Outcome != overload.Admitted || r.Err != nil {
+				t.Fatalf("runner broken after a panic: %v %v", r.Outcome, r.Err)
 			}
 		})
 	}
 }
 
 func TestCountersBalanceUnderConcurrency(t *testing.T) {
-	p, m := newPool(t, Config{Workers: 2, QueueSize: 2})
+	p, m := newPool(t, static(2, 2, 0))
 	var wg sync.WaitGroup
 	var ok, full atomic.Int64
 	for range 8 {
 		wg.Go(func() {
 			for range 200 {
-				_, err := p.Do(funcTask(func() { time.Sleep(10 * time.Microsecond) }))
-				switch {
-				case err == nil:
+				switch r := do(p, funcTask(func() { time.Sleep(10 * time.Microsecond) })); r.Outcome {
+				case overload.Admitted:
 					ok.Add(1)
-				case errors.Is(err, ErrQueueFull):
+				case overload.QueueFull:
 					full.Add(1)
 				default:
-					t.Errorf("unexpected error %v", err)
+					t.Errorf("unexpected outcome %v", r.Outcome)
 				}
 			}
 		})
@@ -296,17 +298,17 @@ func TestInlineRunsOnCaller(t *testing.T) {
 	m := metrics.New()
 	in := NewInline(m)
 	var ran bool
-	tm, err := in.Do(funcTask(func() { ran = true })) // no race: same goroutine
-	if err != nil || !ran || tm.Finished.Before(tm.Started) {
-		t.Fatalf("inline Do: err %v ran %v timing %+v", err, ran, tm)
+	r := do(in, funcTask(func() { ran = true })) // no race: same goroutine
+	if r.Outcome != overload.Admitted || r.Err != nil || !ran || r.Timing.Finished.Before(r.Timing.Started) {
+		t.Fatalf("inline Do: %+v ran %v", r, ran)
 	}
-	if in.Saturated() || m.JobsCompleted.Get() != 1 {
-		t.Fatalf("saturated %v completed %d", in.Saturated(), m.JobsCompleted.Get())
+	if in.Unready() != "" || m.JobsCompleted.Get() != 1 {
+		t.Fatalf("unready %q completed %d", in.Unready(), m.JobsCompleted.Get())
 	}
 }
 
 func TestNewPoolValidates(t *testing.T) {
-	for _, cfg := range []Config{{Workers: 0}, {Workers: 1, QueueSize: -1}} {
+	for _, cfg := range []Config{static(0, 1, 0), static(1, -1, 0)} {
 		if _, err := NewPool(cfg, metrics.New()); err == nil {
 			t.Errorf("NewPool(%+v) succeeded, want an error", cfg)
 		}
@@ -322,7 +324,7 @@ func BenchmarkHandOff(b *testing.B) {
 	}{
 		{"inline", func(m *metrics.Metrics) (Runner, func()) { return NewInline(m), func() {} }},
 		{"pool", func(m *metrics.Metrics) (Runner, func()) {
-			p, err := NewPool(Config{Workers: 2, QueueSize: 64}, m)
+			p, err := NewPool(static(2, 64, 0), m)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -335,8 +337,8 @@ func BenchmarkHandOff(b *testing.B) {
 			task := funcTask(func() {})
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := r.Do(task); err != nil {
-					b.Fatal(err)
+				if r := do(r, task); r.Outcome != overload.Admitted {
+					b.Fatal(r.Outcome)
 				}
 			}
 		})
@@ -363,20 +365,22 @@ func (c costedTask) Cost() time.Duration { return c.cost }
 func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
 	// One worker held at a gate while tasks queue up behind it: each of
 	// them starts with a backlog, as under saturation.
-	p, _ := newPool(t, Config{Workers: 1, QueueSize: 32, WorkerNice: 7})
+	cfg := static(1, 32, 0)
+	cfg.WorkerNice = 7
+	p, _ := newPool(t, cfg)
 	gate := make(chan struct{})
 	first := submit(p, &gateTask{gate: gate})
 	waitFor(t, "the gate task running", func() bool { return p.Running() == 1 })
 	var seen [20]atomic.Int64
-	var results []<-chan result
+	var results []<-chan Result
 	for i := range seen {
 		results = append(results, submit(p, costedTask{func() { seen[i].Store(int64(threadNice(t))) }, NiceMinCost}))
 	}
 	waitFor(t, "the queue to fill", func() bool { return p.Queued() == len(seen) })
 	close(gate)
 	for _, ch := range append(results, first) {
-		if r := receive(t, ch); r.err != nil {
-			t.Fatal(r.err)
+		if r := receive(t, ch); r.Outcome != overload.Admitted {
+			t.Fatal(r.Outcome)
 		}
 	}
 	p.Stop()
@@ -390,7 +394,9 @@ func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
 
 	// Without a backlog, and for short or unsized tasks, work runs at
 	// normal priority: nothing to protect IO from, and no thread to pin.
-	q, _ := newPool(t, Config{Workers: 2, QueueSize: 8, WorkerNice: 7})
+	cfg = static(2, 8, 0)
+	cfg.WorkerNice = 7
+	q, _ := newPool(t, cfg)
 	var normal [20]int
 	for i := range normal {
 		var task Task = costedTask{func() { normal[i] = threadNice(t) }, NiceMinCost}
@@ -400,8 +406,8 @@ func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
 		case 2:
 			task = funcTask(func() { normal[i] = threadNice(t) })
 		}
-		if _, err := q.Do(task); err != nil {
-			t.Fatal(err)
+		if r := do(q, task); r.Outcome != overload.Admitted {
+			t.Fatal(r.Outcome)
 		}
 	}
 	q.Stop()
@@ -425,7 +431,9 @@ func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
 
 func TestWorkerNiceValidated(t *testing.T) {
 	for _, nice := range []int{-1, 20} {
-		if _, err := NewPool(Config{Workers: 1, WorkerNice: nice}, metrics.New()); err == nil {
+		cfg := static(1, 0, 0)
+		cfg.WorkerNice = nice
+		if _, err := NewPool(cfg, metrics.New()); err == nil {
 			t.Errorf("WorkerNice %d accepted", nice)
 		}
 	}

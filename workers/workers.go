@@ -1,47 +1,46 @@
 // Package workers runs CPU-bound tasks away from the goroutines that do
 // network IO.
 //
-// A Pool hands each task to a bounded set of worker goroutines
-// (github.com/alitto/pond/v2) through a bounded queue, and the submitting
-// goroutine waits for the result on a channel. Submission never blocks: when
-// the queue is full the task is rejected at once, so the caller can answer
-// "busy" instead of queueing without bound. Inline runs the task on the
-// caller's goroutine: the original experiment's baseline.
+// A Pool runs each task on one of a bounded set of worker goroutines
+// (github.com/alitto/pond/v2), behind a queue whose admission and order an
+// overload.Controller decides; the submitting goroutine waits for the result
+// on a channel. Submission never blocks: a task the controller refuses is
+// answered at once, so the caller can say "busy" instead of queueing without
+// bound. Inline runs the task on the caller's goroutine: the original
+// experiment's baseline.
 //
 // Both implement Runner, so a handler does not care which one it has.
 package workers
 
 import (
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"offload/metrics"
+	"offload/overload"
 )
 
-// Errors a Runner returns instead of running a task.
-var (
-	// ErrQueueFull means the queue held -queue jobs already; nothing ran.
-	ErrQueueFull = errors.New("work queue is full")
-	// ErrQueueTimeout means the task waited in the queue longer than the
-	// pool's queue timeout and was dropped before it ran.
-	ErrQueueTimeout = errors.New("task waited in the queue longer than the queue timeout")
-	// ErrStopped means the pool no longer takes tasks: the server is
-	// shutting down.
-	ErrStopped = errors.New("worker pool is stopped")
-	// ErrTaskPanicked wraps a panic raised by a task. The task counts as
-	// completed; the panic does not take the worker or the server down.
-	ErrTaskPanicked = errors.New("task panicked")
-)
+// ErrTaskPanicked wraps a panic raised by a task. The task counts as
+// completed; the panic does not take the worker or the server down.
+var ErrTaskPanicked = errors.New("task panicked")
 
 // Task is CPU work. Run is called at most once, on a worker goroutine.
 type Task interface {
 	Run()
+	// Cost is about how much CPU time Run needs on one core: it feeds the
+	// controller's predictions, and only long tasks run at lowered
+	// priority.
+	Cost() time.Duration
 }
 
-// Costed is implemented by tasks that know about how much CPU time they
-// need; the pool runs only long ones at lowered priority.
-type Costed interface {
-	Cost() time.Duration
+// Request is what the client said about a task.
+type Request struct {
+	// Urgency is RFC 9218's urgency, 0 (most urgent) to 7.
+	Urgency int
+	// Deadline is when the client stops waiting; zero for none.
+	Deadline time.Time
 }
 
 // Timing is when a task entered the queue, started and finished running.
@@ -50,45 +49,83 @@ type Timing struct {
 	Queued, Started, Finished time.Time
 }
 
-// QueueWait is how long the task waited before it started (or was dropped).
+// QueueWait is how long the task waited before it started.
 func (t Timing) QueueWait() time.Duration { return t.Started.Sub(t.Queued) }
 
 // Work is how long the task ran.
 func (t Timing) Work() time.Duration { return t.Finished.Sub(t.Started) }
 
-// Runner runs tasks and reports when they ran.
-type Runner interface {
-	// Do runs t and returns when it has finished, or returns one of
-	// ErrQueueFull, ErrQueueTimeout or ErrStopped when t did not run, or
-	// ErrTaskPanicked when it ran and panicked.
-	Do(t Task) (Timing, error)
-	// Saturated reports whether a task submitted now would be rejected.
-	Saturated() bool
+// Result is what became of a task.
+type Result struct {
+	// Outcome is overload.Admitted when the task ran, and otherwise why it
+	// did not.
+	Outcome overload.Reason
+	// RetryAfter is the seconds a refused client should wait before it
+	// tries again.
+	RetryAfter int
+	// Err is ErrTaskPanicked (wrapped) when the task ran and panicked.
+	Err    error
+	Timing Timing
 }
 
-// Inline runs each task on the calling goroutine. It never rejects.
+// Runner runs tasks and reports when they ran.
+type Runner interface {
+	// Do runs t and returns when it has finished, or returns at once with
+	// the reason it will not run.
+	Do(t Task, req Request) Result
+	// Unready says why the runner should get no traffic now, or "" when it
+	// should: /readyz's answer.
+	Unready() string
+	// Queued is the number of tasks waiting; Running the number running.
+	Queued() int
+	Running() int
+}
+
+// Inline runs each task on the calling goroutine. It never refuses.
 type Inline struct {
-	m *metrics.Metrics
+	m       *metrics.Metrics
+	running atomic.Int64
 }
 
 // NewInline returns a Runner that does the work where it is asked for,
 // counting it in m like the pool does so both modes can be compared.
-func NewInline(m *metrics.Metrics) *Inline { return &Inline{m: m} }
-
-// Do runs t on the calling goroutine.
-func (in *Inline) Do(t Task) (Timing, error) {
-	in.m.JobsSubmitted.Inc()
-	in.m.JobsRunning.Inc()
-	now := time.Now()
-	tm := Timing{Queued: now, Started: now}
-	err := runTask(t)
-	tm.Finished = time.Now()
-	in.m.JobsRunning.Dec()
-	in.m.JobsCompleted.Inc()
-	in.m.WorkTime.Update(tm.Work().Seconds())
-	return tm, err
+func NewInline(m *metrics.Metrics) *Inline {
+	in := &Inline{m: m}
+	m.ObserveJobs(in)
+	return in
 }
 
-// Saturated is always false: inline work is limited by connections, not by
-// a queue.
-func (in *Inline) Saturated() bool { return false }
+// Do runs t on the calling goroutine.
+func (in *Inline) Do(t Task, req Request) Result {
+	in.m.JobsSubmitted.Inc()
+	in.running.Add(1)
+	now := time.Now()
+	res := Result{Timing: Timing{Queued: now, Started: now}}
+	res.Err = runTask(t)
+	res.Timing.Finished = time.Now()
+	in.running.Add(-1)
+	in.m.CountCompleted(req.Urgency, res.Timing.Work())
+	return res
+}
+
+// Unready is always "": inline work is limited by connections, not by a
+// queue.
+func (in *Inline) Unready() string { return "" }
+
+// Queued is always 0.
+func (in *Inline) Queued() int { return 0 }
+
+// Running is the number of tasks running on their callers' goroutines.
+func (in *Inline) Running() int { return int(in.running.Load()) }
+
+// runTask turns a panic in t into an error, so that the submitter is always
+// answered and the worker survives.
+func runTask(t Task) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrTaskPanicked, r)
+		}
+	}()
+	t.Run()
+	return nil
+}
