@@ -60,6 +60,11 @@ type Config struct {
 	// (no coordinated omission).
 	Rates []float64
 
+	// Burst, in an open loop, adds Burst.Size requests all due at the same
+	// moment every Burst.Every (at Every, 2×Every, … from the start of the
+	// run, warmup included), on top of the Rates schedule.
+	Burst Burst
+
 	// MaxInflight caps the open loop's concurrent requests (and so its
 	// connections). A send due while MaxInflight requests are outstanding
 	// is not made and is counted in Outcomes.Missed. Default
@@ -82,6 +87,11 @@ type Config struct {
 	// connect included. Default DefaultTimeout.
 	Timeout time.Duration
 
+	// Record keeps every request's outcome, warmup included, in
+	// Result.Records, for timelines and windows the summary does not
+	// give.
+	Record bool
+
 	// Progress, if set, receives one status line per second, each starting
 	// with '\r' to overwrite the last. The caller decides whether it is a
 	// terminal.
@@ -99,6 +109,12 @@ type Config struct {
 	// ScrapeMetrics names the series to keep; see Scrape for how names and
 	// label sets select series. Default DefaultScrapeMetrics().
 	ScrapeMetrics []string
+}
+
+// Burst is a number of requests sent at the same moment, repeatedly.
+type Burst struct {
+	Size  int
+	Every time.Duration
 }
 
 // open reports whether c describes an open-loop run.
@@ -156,12 +172,18 @@ func (c Config) validate() (*settings, error) {
 		if c.MaxInflight == 0 {
 			s.MaxInflight = DefaultMaxInflight
 		}
+		if c.Burst.Size < 0 || c.Burst.Size > 0 && c.Burst.Every <= 0 {
+			return nil, fmt.Errorf("burst of %d every %v: want a size > 0 and a positive interval, or neither", c.Burst.Size, c.Burst.Every)
+		}
 	default:
 		if c.Connections <= 0 {
 			return nil, fmt.Errorf("connections must be > 0 for a closed loop, or set rates for an open loop (got %d)", c.Connections)
 		}
 		if c.MaxInflight != 0 {
 			return nil, errors.New("max inflight applies to the open loop only: set rates, or leave max inflight 0")
+		}
+		if c.Burst.Size != 0 {
+			return nil, errors.New("bursts apply to the open loop only: set rates, or leave burst empty")
 		}
 	}
 

@@ -73,3 +73,21 @@ func (p pacer) due(n int64) (time.Duration, bool) {
 func (p pacer) total() float64 {
 	return p.spans[len(p.spans)-1].hits
 }
+
+// bursts is the schedule of Config.Burst: size requests due at once at
+// every, 2×every, … up to, not including, end.
+type bursts struct {
+	size  int64
+	every time.Duration
+	end   time.Duration
+}
+
+// due returns when burst request k is scheduled, and false once k lies
+// beyond the end.
+func (b bursts) due(k int64) (time.Duration, bool) {
+	if b.size <= 0 {
+		return 0, false
+	}
+	at := time.Duration(k/b.size+1) * b.every
+	return at, at < b.end
+}

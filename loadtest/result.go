@@ -70,6 +70,21 @@ type Result struct {
 	// Histogram holds the latency of every answered request in
 	// microseconds, for percentiles that Latency does not carry.
 	Histogram *hdrhistogram.Histogram `json:"-"`
+
+	// Records holds every request, warmup included, in the order of their
+	// scheduled send times, when Config.Record was set.
+	Records []Record `json:"-"`
+}
+
+// Record is one request of a run.
+type Record struct {
+	// At is when the request was due (open loop) or sent (closed loop),
+	// since the start of the run.
+	At time.Duration
+	// Latency is from At until the answer, or the failure.
+	Latency time.Duration
+	// Status is the response's status code, 0 when there was none.
+	Status int
 }
 
 // Latency summarises answered requests' latencies, in milliseconds. In an

@@ -136,11 +136,20 @@ func (r *run) openLoop(ctx context.Context) {
 	}()
 	workers := 0
 	pace := newPacer(r.s.Warmup, r.s.Duration, r.s.Rates)
+	burst := bursts{size: int64(r.s.Burst.Size), every: r.s.Burst.Every, end: r.s.Warmup + r.s.Duration}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for n := int64(0); ; n++ {
+	// n counts the sends of the rate schedule, k those of the bursts;
+	// each turn sends whichever is due first.
+	for n, k := int64(0), int64(0); ; {
 		due := r.end
 		offset, more := pace.due(n)
+		if at, ok := burst.due(k); ok && (!more || at < offset) {
+			offset, more = at, true
+			k++
+		} else if more {
+			n++
+		}
 		if more {
 			due = r.start.Add(offset)
 		}
@@ -214,9 +223,18 @@ func (w *worker) send(ctx context.Context, scheduled time.Time) {
 			return
 		}
 		w.t.failed(classify(err, deadline), err, record)
+		w.keep(scheduled, now, 0)
 		return
 	}
 	w.t.answered(w.resp.StatusCode(), now.Sub(scheduled), record)
+	w.keep(scheduled, now, w.resp.StatusCode())
+}
+
+// keep adds a request to Result.Records when the run records them.
+func (w *worker) keep(scheduled, now time.Time, status int) {
+	if w.r.s.Record {
+		w.t.keep(Record{At: scheduled.Sub(w.r.start), Latency: now.Sub(scheduled), Status: status})
+	}
 }
 
 func (w *worker) close() {
@@ -284,6 +302,9 @@ func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
 	}
 	for code, h := range m.byStatus {
 		res.LatencyByStatus[code] = latencyOf(h)
+	}
+	if r.s.Record {
+		res.Records = records(r.tallies)
 	}
 	if r.s.open() {
 		res.Mode = Open

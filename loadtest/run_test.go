@@ -434,3 +434,60 @@ func TestLatencyByStatus(t *testing.T) {
 		t.Fatalf("latency for statuses %v, want 200 and 503 only", res.LatencyByStatus)
 	}
 }
+
+func TestBurstsAndRecords(t *testing.T) {
+	// Each request takes 5 ms, so only a burst has 10 in flight together.
+	var inflight, peak atomic.Int64
+	url, _ := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+	}))
+	res := mustRun(t, Config{
+		URL: url, Rates: []float64{20}, Burst: Burst{Size: 10, Every: 300 * time.Millisecond},
+		Warmup: 100 * time.Millisecond, Duration: 900 * time.Millisecond, Record: true,
+	})
+	// 20/s for 1 s, plus bursts at 300, 600 and 900 ms.
+	if n := len(res.Records); n != 20+30 {
+		t.Fatalf("%d records, want 50 (20 at the rate, 3 bursts of 10)", n)
+	}
+	atBurst := map[time.Duration]int{}
+	for i, r := range res.Records {
+		if i > 0 && r.At < res.Records[i-1].At {
+			t.Fatalf("records out of order at %d", i)
+		}
+		if r.Status != 200 || r.Latency < 5*time.Millisecond {
+			t.Fatalf("record %+v, want 200 after at least 5 ms", r)
+		}
+		if r.At%(300*time.Millisecond) == 0 {
+			atBurst[r.At]++
+		}
+	}
+	for _, at := range []time.Duration{300, 600, 900} {
+		if atBurst[at*time.Millisecond] < 10 {
+			t.Errorf("%d requests due at %v ms, want the burst's 10", atBurst[at*time.Millisecond], at)
+		}
+	}
+	if peak.Load() < 10 {
+		t.Errorf("at most %d requests in flight at once; a burst should send 10 together", peak.Load())
+	}
+	// Only the measured part counts in the summary: the warmup's two
+	// requests are records, not answers.
+	if res.Answered != 48 {
+		t.Errorf("answered %d after the warmup, want 48", res.Answered)
+	}
+}
+
+func TestBurstNeedsOpenLoop(t *testing.T) {
+	for _, cfg := range []Config{
+		{URL: "http://127.0.0.1:1/", Connections: 1, Duration: time.Second, Burst: Burst{Size: 3, Every: time.Second}},
+		{URL: "http://127.0.0.1:1/", Rates: []float64{1}, Duration: time.Second, Burst: Burst{Size: 3}},
+		{URL: "http://127.0.0.1:1/", Rates: []float64{1}, Duration: time.Second, Burst: Burst{Size: -1, Every: time.Second}},
+	} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("Run accepted burst %+v with connections %d", cfg.Burst, cfg.Connections)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +23,8 @@ type tally struct {
 	status   map[int]int64
 	failures [numFailures]int64
 	samples  []string
-	finished int64 // every finished request, warmup included, for progress
+	finished int64    // every finished request, warmup included, for progress
+	records  []Record // when the run keeps them
 }
 
 // newHistogram returns an empty latency histogram in microseconds that can
@@ -70,6 +73,13 @@ func (t *tally) failed(f failure, err error, record bool) {
 	if f == failOther && len(t.samples) < maxSamples {
 		t.samples = addSample(t.samples, err.Error())
 	}
+}
+
+// keep adds r to the run's records.
+func (t *tally) keep(r Record) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.records = append(t.records, r)
 }
 
 // addSample appends msg to samples unless it is already there or samples is
@@ -124,4 +134,16 @@ func merge(tallies []*tally, timeout time.Duration) merged {
 		t.mu.Unlock()
 	}
 	return merged{hist: hist, byStatus: byStatus, out: out, finished: finished}
+}
+
+// records gathers the tallies' records in order of their scheduled time.
+func records(tallies []*tally) []Record {
+	var rs []Record
+	for _, t := range tallies {
+		t.mu.Lock()
+		rs = append(rs, t.records...)
+		t.mu.Unlock()
+	}
+	slices.SortFunc(rs, func(a, b Record) int { return cmp.Compare(a.At, b.At) })
+	return rs
 }
