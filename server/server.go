@@ -83,7 +83,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s := &Server{cfg: cfg, log: log, m: m}
 	var runner workers.Runner = workers.NewInline(m)
 	if cfg.Mode == config.ModeOffload {
-		s.pool, err = workers.NewPool(workers.Config{Queue: cfg.QueuePolicy(), WorkerNice: cfg.WorkerNice}, m)
+		q := cfg.QueuePolicy()
+		q.Changed = func(st overload.Stats) { logOverload(log, st) }
+		s.pool, err = workers.NewPool(workers.Config{Queue: q, WorkerNice: cfg.WorkerNice}, m)
 		if err != nil {
 			return nil, err
 		}
@@ -311,6 +313,18 @@ func (s *Server) printStats(ctx context.Context, interval time.Duration) {
 			s.log.Info("stats", attrs...)
 		}
 	}
+}
+
+// logOverload notes the start and end of an overload: at most one line per
+// detection interval, by the controller's construction.
+func logOverload(log *slog.Logger, st overload.Stats) {
+	if st.Overloaded {
+		log.Warn("overloaded: the work queue stood above its target for a whole interval; refusing what would wait past the bound",
+			"target", st.Target.Round(time.Microsecond), "bound", st.Bound.Round(time.Microsecond), "queued", st.Queued,
+			"job_wall", st.JobWall.Round(time.Microsecond), "episode", st.Episodes)
+		return
+	}
+	log.Info("overload over: the work queue drained", "overloaded_for_total", st.OverloadedFor.Round(time.Millisecond), "episodes", st.Episodes)
 }
 
 // fasthttpLogger sends fasthttp's own messages (errors it met while serving

@@ -14,8 +14,9 @@ import (
 // Config sizes a Pool.
 type Config struct {
 	// Queue is the admission and ordering policy, with the number of
-	// workers and the queue's capacity. Its Start and Drop are the pool's
-	// own and must be left nil.
+	// workers and the queue's capacity, and whom to tell about overloads
+	// (Changed). Its Start and Drop are the pool's own and must be left
+	// nil.
 	Queue overload.Config
 	// WorkerNice, when positive, is the nice value of the OS threads that
 	// run long tasks (see NiceMinCost) while others wait in the queue: the
