@@ -51,12 +51,15 @@ clean: ## remove built binaries
 
 # The experiments (issue 3). Results go to results/NAME-TIMESTAMP/, which is
 # gitignored; copy the runs worth keeping to docs/experiment/.
-.PHONY: experiment wrk-sweep
+.PHONY: experiment wrk-sweep overload-experiment
 
 experiment: build ## pool sweep (median of 3) and accept-vs-done on this machine, ~4 min on 2 cores
 	./bin/loadtest sweep -repeat 3 -out results
 	./bin/loadtest accept-vs-done -out results
 	@echo; echo "results: $$(ls -d results/sweep-* | tail -n 1) and $$(ls -d results/accept-vs-done-* | tail -n 1)"
+
+overload-experiment: build ## static queue against adaptive overload control, every phase side by side (~4 min on 2 cores)
+	./bin/loadtest overload -out results
 
 wrk-sweep: build ## the sweep driven by wrk and the built-in generator side by side (10 s windows, ~7 min), req/s ratio per row
 	./bin/loadtest sweep -engines builtin,wrk -repeat 3 -d 10s -name wrk-sweep -out results

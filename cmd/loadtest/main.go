@@ -6,6 +6,7 @@
 //	loadtest accept-vs-done [flags]     accepted vs completed under a rising rate
 //	loadtest bench [flags]              the performance targets, a report row each
 //	loadtest soak [flags]               a long run with abusive clients
+//	loadtest overload [flags]           the overload policies side by side
 //
 // Run "loadtest <command> -h" for every flag and its default. Exit status is
 // 0 on success, 1 when the test or experiment failed, and 2 for invalid
@@ -66,6 +67,7 @@ func commands() []command {
 		{"accept-vs-done", "connections accepted vs requests completed under a rising rate", acceptVsDoneCommand},
 		{"bench", "every performance target measured, one report row each", benchCommand},
 		{"soak", "long run at 80% of capacity with abusive clients; resources must stay flat", soakCommand},
+		{"overload", "static queue against adaptive overload control, phase after phase, side by side", overloadCommand},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"offload/loadtest"
@@ -39,6 +40,8 @@ func runCommand(ctx context.Context, args []string, e *env) int {
 	jsonOut := fs.Bool("json", false, "print the result as JSON on stdout instead of the summary")
 	scrapeInterval := fs.Duration("scrape-interval", loadtest.DefaultScrapeInterval, "time between scrapes of the target's metrics (0 disables scraping)")
 	metricsURL := fs.String("metrics-url", "", "metrics `URL` to scrape (default: /metrics on the target's host)")
+	headers := headerList{}
+	fs.Var(headers, "H", "extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable")
 	if code, ok := parse(fs, args, runUsage, e); !ok {
 		return code
 	}
@@ -53,6 +56,7 @@ func runCommand(ctx context.Context, args []string, e *env) int {
 	}
 	cfg := loadtest.Config{
 		URL:      target,
+		Header:   headers,
 		Close:    *closeEach,
 		Duration: *duration,
 		Warmup:   *warmup,
@@ -122,4 +126,18 @@ func runCommand(ctx context.Context, args []string, e *env) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// headerList collects -H "Name: value" flags.
+type headerList map[string]string
+
+func (h headerList) String() string { return "" }
+
+func (h headerList) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	if name = strings.TrimSpace(name); !ok || name == "" || strings.ContainsAny(name, " \t") {
+		return fmt.Errorf("want \"Name: value\", got %q", v)
+	}
+	h[name] = strings.TrimSpace(value)
+	return nil
 }

@@ -3,7 +3,6 @@ package experiment
 import (
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,8 +55,8 @@ func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
 	if err := writeCSV(filepath.Join(dir, AcceptVsDoneSteps), steps); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, AcceptVsDoneTable), []byte(r.Markdown()), 0o644); err != nil {
-		return fmt.Errorf("write table: %w", err)
+	if err := writeText(filepath.Join(dir, AcceptVsDoneTable), r.Markdown()); err != nil {
+		return err
 	}
 	panels := r.Panels()
 	if len(panels) == 0 {

@@ -61,9 +61,8 @@ func (r *SweepResult) WriteFiles(dir string) error {
 	if err := writeRowsCSV(filepath.Join(dir, SweepSummaryCSV), r.summary()); err != nil {
 		return err
 	}
-	md := r.Markdown()
-	if err := os.WriteFile(filepath.Join(dir, SweepTable), []byte(md), 0o644); err != nil {
-		return fmt.Errorf("write table: %w", err)
+	if err := writeText(filepath.Join(dir, SweepTable), r.Markdown()); err != nil {
+		return err
 	}
 	if len(r.summary()) == 0 {
 		return nil
@@ -91,7 +90,11 @@ func writeCSV(path string, records [][]string) error {
 	if err := w.WriteAll(records); err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	return writeText(path, b.String())
+}
+
+func writeText(path, text string) error {
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil

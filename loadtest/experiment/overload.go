@@ -1,0 +1,552 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"offload/loadtest"
+	"offload/metrics"
+)
+
+// OverloadConfig says how to run the overload experiment: the same phases
+// of open-loop load, from half the capacity to three times it, a step in
+// the job's cost, bursts, urgent traffic and client deadlines, against one
+// server per overload policy.
+type OverloadConfig struct {
+	// Server is the offload binary.
+	Server string
+	// Procs is the servers' GOMAXPROCS; 0 means every CPU.
+	Procs int
+	// Work is the servers' -work, the cost of a bulk job.
+	Work time.Duration
+	// Policies are the server configurations compared, in order.
+	Policies []OverloadPolicy
+	// Phases run in order against each policy's server.
+	Phases []Phase
+	// Scale multiplies every phase's length: 1 for the report, less for
+	// tests.
+	Scale float64
+	// Progress receives a line per phase; nil for none.
+	Progress io.Writer
+}
+
+// OverloadPolicy is one server configuration of the experiment.
+type OverloadPolicy struct {
+	Name string   `json:"name"`
+	Args []string `json:"args"`
+}
+
+// DefaultOverloadPolicies are the static queue and the adaptive controller
+// with each queue order, named policy/order.
+func DefaultOverloadPolicies() []OverloadPolicy {
+	return []OverloadPolicy{
+		{"static", []string{"-overload", "static"}},
+		{"adaptive/fifo", []string{"-overload", "adaptive", "-queue-order", "fifo"}},
+		{"adaptive/lifo", []string{"-overload", "adaptive", "-queue-order", "lifo"}},
+		{"adaptive/adaptive", []string{"-overload", "adaptive", "-queue-order", "adaptive"}},
+	}
+}
+
+// Phase is a stretch of open-loop load. Rates are multiples of the
+// capacity C measured at the start of the run, budgets multiples of the
+// single-request latency W.
+type Phase struct {
+	Name string `json:"name"`
+	// Length is how long the phase lasts; its first Settle is load but
+	// not measured.
+	Length time.Duration `json:"length"`
+	Settle time.Duration `json:"settle"`
+	// Rate is the bulk /data rate (no Priority header), × C.
+	Rate float64 `json:"rate_x_capacity"`
+	// Doubled makes the bulk jobs cost twice -work (?work=), measured
+	// against the capacity and latency of such jobs.
+	Doubled bool `json:"doubled_work,omitempty"`
+	// Urgent adds /data traffic with "Priority: u=0" at this rate, × C.
+	Urgent float64 `json:"urgent_x_capacity,omitempty"`
+	// Budget gives every bulk request an X-Request-Timeout of this many W.
+	Budget float64 `json:"budget_x_w,omitempty"`
+	// Burst adds this many simultaneous bulk requests every BurstEvery.
+	Burst      int           `json:"burst,omitempty"`
+	BurstEvery time.Duration `json:"burst_every,omitempty"`
+}
+
+// Names of the phases the targets refer to.
+const (
+	PhaseSteady   = "0.8x"
+	PhaseOverload = "3x"
+	PhaseDoubled  = "3x, work doubled"
+	PhaseBursts   = "0.4x + bursts"
+	PhaseUrgent   = "3x + urgent"
+	PhaseDeadline = "3x, budget 3W"
+)
+
+// DefaultPhases is the experiment's schedule, about 46 s per policy.
+func DefaultPhases() []Phase {
+	s := time.Second
+	return []Phase{
+		{Name: "0.5x", Length: 4 * s, Settle: s, Rate: 0.5},
+		{Name: PhaseSteady, Length: 5 * s, Settle: s, Rate: 0.8},
+		{Name: "1x", Length: 4 * s, Settle: s, Rate: 1},
+		{Name: "2x", Length: 4 * s, Settle: s, Rate: 2},
+		{Name: PhaseOverload, Length: 6 * s, Settle: s, Rate: 3},
+		// Right after the 3x phase: the same rate, jobs twice as long,
+		// measured from one second after the step.
+		{Name: PhaseDoubled, Length: 5 * s, Settle: s, Rate: 3, Doubled: true},
+		{Name: PhaseBursts, Length: 7 * s, Settle: s, Rate: 0.4, Burst: 30, BurstEvery: 2 * s},
+		{Name: PhaseUrgent, Length: 6 * s, Settle: s, Rate: 3, Urgent: 0.2},
+		{Name: PhaseDeadline, Length: 5 * s, Settle: s, Rate: 3, Budget: 3},
+	}
+}
+
+// DefaultOverloadConfig returns the experiment as make overload-experiment
+// runs it.
+func DefaultOverloadConfig() OverloadConfig {
+	return OverloadConfig{
+		Server: "bin/server", Work: 4 * time.Millisecond,
+		Policies: DefaultOverloadPolicies(), Phases: DefaultPhases(), Scale: 1,
+	}
+}
+
+// Validate checks c and fills in defaults.
+func (c *OverloadConfig) Validate() error {
+	var errs []error
+	if c.Work <= 0 {
+		errs = append(errs, fmt.Errorf("work %v: need a positive duration", c.Work))
+	}
+	if len(c.Policies) == 0 || len(c.Phases) == 0 {
+		errs = append(errs, errors.New("need at least one policy and one phase"))
+	}
+	if c.Scale <= 0 {
+		errs = append(errs, fmt.Errorf("scale %v: need a positive factor", c.Scale))
+	}
+	if c.Procs < 0 {
+		errs = append(errs, fmt.Errorf("procs %d: need 0 (every CPU) or more", c.Procs))
+	}
+	for _, p := range c.Phases {
+		if p.Length <= p.Settle || p.Rate <= 0 || p.Burst < 0 || p.Burst > 0 && p.BurstEvery <= 0 {
+			errs = append(errs, fmt.Errorf("phase %q: need a length past its settle time, a positive rate, and bursts with an interval", p.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Baseline is what the phases' rates and budgets are multiples of,
+// measured in the same run on a static server: capacity and single-request
+// latency at -work and at twice it.
+type Baseline struct {
+	Capacity        float64 `json:"capacity_rps"`
+	W               float64 `json:"w_ms"`
+	CapacityDoubled float64 `json:"capacity_doubled_rps"`
+	WDoubled        float64 `json:"w_doubled_ms"`
+}
+
+// OverloadResult is the outcome of the experiment.
+type OverloadResult struct {
+	Machine  Machine       `json:"machine"`
+	Procs    int           `json:"procs"`
+	Work     time.Duration `json:"work"`
+	Started  time.Time     `json:"started"`
+	Took     float64       `json:"took_s"`
+	Baseline Baseline      `json:"baseline"`
+	Phases   []Phase       `json:"phases"`
+	Runs     []PolicyRun   `json:"runs"`
+}
+
+// PolicyRun is every phase against one policy's server.
+type PolicyRun struct {
+	Policy   OverloadPolicy `json:"policy"`
+	Phases   []PhaseResult  `json:"phases"`
+	Timeline []Bucket       `json:"timeline"`
+}
+
+// PhaseResult is what one phase measured after it settled.
+type PhaseResult struct {
+	Name string `json:"name"`
+	// Offered and Goodput are bulk requests sent and answered 200 per
+	// second; GoodputRatio is Goodput over the capacity of the phase's
+	// jobs.
+	Offered      float64 `json:"offered_rps"`
+	Goodput      float64 `json:"goodput_rps"`
+	GoodputRatio float64 `json:"goodput_ratio"`
+	// Refused is the share of bulk requests answered 503.
+	Refused float64          `json:"refused_share"`
+	OK      loadtest.Latency `json:"latency_200_ms"`
+	Busy    loadtest.Latency `json:"latency_503_ms"`
+	// Failed counts bulk requests with no answer, or one neither 200 nor
+	// 503.
+	Failed int64 `json:"failed"`
+	// W is the single-request latency the phase's jobs are measured
+	// against, in ms.
+	W float64 `json:"w_ms"`
+	// Urgent is the "Priority: u=0" traffic, when the phase had some.
+	Urgent *UrgentResult `json:"urgent,omitempty"`
+	// BudgetMs is each request's deadline, when the phase set one;
+	// LateOK counts 200s that arrived after it.
+	BudgetMs float64 `json:"budget_ms,omitempty"`
+	LateOK   int64   `json:"late_200,omitempty"`
+	// Health checks, and the server's own view, over the same window.
+	HealthzP99      float64 `json:"healthz_p99_ms"`
+	HealthzN        int64   `json:"healthz_probes"`
+	HealthzFailed   int64   `json:"healthz_failed"`
+	OverloadedShare float64 `json:"overloaded_share"`
+	UnreadyShare    float64 `json:"unready_share"`
+	MaxQueued       float64 `json:"max_queued"`
+}
+
+// UrgentResult is the urgent traffic of a phase.
+type UrgentResult struct {
+	Sent    int64   `json:"sent"`
+	OK      int64   `json:"ok"`
+	OKShare float64 `json:"ok_share"`
+	P99     float64 `json:"p99_200_ms"`
+}
+
+// Bucket is a quarter second of a policy's run.
+type Bucket struct {
+	T          float64  `json:"t"` // seconds since the policy's server started serving load
+	Offered    float64  `json:"offered_rps"`
+	Goodput    float64  `json:"goodput_rps"`
+	P50        *float64 `json:"p50_200_ms,omitempty"`
+	P99        *float64 `json:"p99_200_ms,omitempty"`
+	BusyP99    *float64 `json:"p99_503_ms,omitempty"`
+	Overloaded *float64 `json:"overloaded,omitempty"`
+	Queued     *float64 `json:"queued,omitempty"`
+}
+
+// Overload runs the experiment.
+func Overload(ctx context.Context, c OverloadConfig) (*OverloadResult, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckServerBinary(c.Server); err != nil {
+		return nil, err
+	}
+	res := &OverloadResult{Machine: DescribeMachine(ctx), Procs: c.Procs, Work: c.Work, Started: time.Now(), Phases: c.scaledPhases()}
+	c.progress("measuring capacity and single-request latency at -work %v and %v", c.Work, 2*c.Work)
+	var err error
+	if res.Baseline, err = c.baseline(ctx); err != nil {
+		return nil, err
+	}
+	c.progress("capacity %.0f/s, W %.2f ms; doubled work: %.0f/s, %.2f ms",
+		res.Baseline.Capacity, res.Baseline.W, res.Baseline.CapacityDoubled, res.Baseline.WDoubled)
+	for _, p := range c.Policies {
+		run, err := c.runPolicy(ctx, p, res.Baseline, res.Phases)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+		}
+		res.Runs = append(res.Runs, run)
+	}
+	res.Took = time.Since(res.Started).Seconds()
+	return res, nil
+}
+
+func (c *OverloadConfig) progress(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, "overload: "+format+"\n", args...)
+	}
+}
+
+func (c *OverloadConfig) scaledPhases() []Phase {
+	out := make([]Phase, len(c.Phases))
+	for i, p := range c.Phases {
+		p.Length = time.Duration(float64(p.Length) * c.Scale)
+		p.Settle = time.Duration(float64(p.Settle) * c.Scale)
+		if p.BurstEvery > 0 {
+			p.BurstEvery = time.Duration(float64(p.BurstEvery) * c.Scale)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func (c *OverloadConfig) start(ctx context.Context, args ...string) (*ServerProcess, error) {
+	return StartServer(ctx, ServerConfig{Binary: c.Server, Procs: c.Procs, Args: append([]string{"-work", c.Work.String()}, args...)})
+}
+
+// baseline measures capacity (closed loop, 32 connections, on the static
+// queue, which no closed loop can overload into refusals) and W (one
+// connection, one request at a time: the median) for both job sizes.
+func (c *OverloadConfig) baseline(ctx context.Context) (b Baseline, err error) {
+	srv, err := c.start(ctx, "-overload", "static")
+	if err != nil {
+		return b, err
+	}
+	defer func() { err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))) }()
+	window := max(time.Second, time.Duration(3*c.Scale*float64(time.Second)))
+	for _, w := range []struct {
+		work          time.Duration
+		capacity, lat *float64
+	}{{c.Work, &b.Capacity, &b.W}, {2 * c.Work, &b.CapacityDoubled, &b.WDoubled}} {
+		url := srv.URL("/data?work=" + w.work.String())
+		sat, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: 32, Warmup: window / 3, Duration: window})
+		if err != nil {
+			return b, err
+		}
+		one, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: 1, Warmup: window / 6, Duration: window / 2})
+		if err != nil {
+			return b, err
+		}
+		if sat.Goodput <= 0 || one.Goodput <= 0 {
+			return b, fmt.Errorf("no request to %s succeeded: %+v", url, sat.Outcomes)
+		}
+		*w.capacity, *w.lat = sat.Goodput, one.Latency.P50
+	}
+	return b, nil
+}
+
+// runPolicy starts the policy's server and runs every phase against it
+// back to back, with health checks and a sampler of the server's state
+// running throughout.
+func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Baseline, phases []Phase) (run PolicyRun, err error) {
+	run.Policy = p
+	srv, err := c.start(ctx, p.Args...)
+	if err != nil {
+		return run, err
+	}
+	defer func() { err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))) }()
+
+	var total time.Duration
+	for _, ph := range phases {
+		total += ph.Length
+	}
+	begin := time.Now()
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	var probe *loadtest.Result
+	var probeErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		probe, probeErr = loadtest.Run(probeCtx, loadtest.Config{
+			URL: srv.URL("/healthz"), Rates: []float64{50}, Duration: total + time.Minute, Timeout: 5 * time.Second, Record: true,
+		})
+	})
+	samples := make(chan []stateSample, 1)
+	wg.Go(func() { samples <- sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
+
+	var loads []phaseLoad
+	for _, ph := range phases {
+		c.progress("%s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
+		l, err := runPhase(ctx, srv, ph, b, c.Work, time.Since(begin))
+		if err != nil {
+			stopProbes()
+			wg.Wait()
+			return run, fmt.Errorf("phase %s: %w", ph.Name, err)
+		}
+		loads = append(loads, l)
+	}
+	stopProbes()
+	wg.Wait()
+	if probeErr != nil {
+		return run, probeErr
+	}
+	states := <-samples
+	for _, l := range loads {
+		run.Phases = append(run.Phases, l.result(probe.Records, states))
+	}
+	run.Timeline = timeline(loads, states, 250*time.Millisecond)
+	return run, nil
+}
+
+// phaseLoad is what a phase sent and got back.
+type phaseLoad struct {
+	phase          Phase
+	offset         time.Duration // from the start of the policy's run
+	bulk, urgent   *loadtest.Result
+	w, capacity    float64
+	budget         time.Duration
+	offeredPerSec  float64
+	measuredLength time.Duration
+}
+
+func runPhase(ctx context.Context, srv *ServerProcess, ph Phase, b Baseline, work time.Duration, offset time.Duration) (phaseLoad, error) {
+	l := phaseLoad{phase: ph, offset: offset, w: b.W, capacity: b.Capacity, measuredLength: ph.Length - ph.Settle}
+	url := srv.URL("/data")
+	if ph.Doubled {
+		url = srv.URL("/data?work=" + (2 * work).String())
+		l.w, l.capacity = b.WDoubled, b.CapacityDoubled
+	}
+	bulk := loadtest.Config{
+		URL: url, Rates: []float64{ph.Rate * b.Capacity}, MaxInflight: 20000, Warmup: ph.Settle, Duration: ph.Length - ph.Settle,
+		Timeout: 10 * time.Second, Burst: loadtest.Burst{Size: ph.Burst, Every: ph.BurstEvery}, Record: true,
+	}
+	if ph.Budget > 0 {
+		l.budget = time.Duration(ph.Budget * l.w * float64(time.Millisecond))
+		bulk.Header = map[string]string{"X-Request-Timeout": l.budget.String()}
+	}
+	l.offeredPerSec = bulk.Rates[0]
+	if ph.Burst > 0 {
+		l.offeredPerSec += float64(ph.Burst) / ph.BurstEvery.Seconds()
+	}
+	var wg sync.WaitGroup
+	var urgentErr error
+	if ph.Urgent > 0 {
+		wg.Go(func() {
+			l.urgent, urgentErr = loadtest.Run(ctx, loadtest.Config{
+				URL: url, Header: map[string]string{"Priority": "u=0"}, Rates: []float64{ph.Urgent * b.Capacity},
+				Warmup: ph.Settle, Duration: ph.Length - ph.Settle, Timeout: 10 * time.Second, Record: true,
+			})
+		})
+	}
+	var err error
+	l.bulk, err = loadtest.Run(ctx, bulk)
+	wg.Wait()
+	return l, errors.Join(err, urgentErr)
+}
+
+// result summarises the measured part of the phase, with the health
+// probes and state samples that fall into it.
+func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseResult {
+	r := PhaseResult{Name: l.phase.Name, W: l.w, Offered: l.offeredPerSec, OK: l.bulk.LatencyByStatus[200], Busy: l.bulk.LatencyByStatus[503]}
+	r.Goodput = l.bulk.Goodput
+	r.GoodputRatio = r.Goodput / l.capacity
+	o := l.bulk.Outcomes
+	if answered := l.bulk.Answered + o.Errors(); answered > 0 {
+		r.Refused = float64(o.Status[503]) / float64(answered)
+	}
+	r.Failed = l.bulk.Requests + o.Missed - o.Status[200] - o.Status[503]
+	if l.budget > 0 {
+		r.BudgetMs = float64(l.budget) / float64(time.Millisecond)
+		for _, rec := range l.bulk.Records {
+			if rec.At >= l.phase.Settle && rec.Status == 200 && rec.Latency > l.budget {
+				r.LateOK++
+			}
+		}
+	}
+	if u := l.urgent; u != nil {
+		r.Urgent = &UrgentResult{Sent: u.Requests + u.Outcomes.Missed, OK: u.Outcomes.Status[200], P99: u.LatencyByStatus[200].P99}
+		if r.Urgent.Sent > 0 {
+			r.Urgent.OKShare = float64(r.Urgent.OK) / float64(r.Urgent.Sent)
+		}
+	}
+	from, to := l.offset+l.phase.Settle, l.offset+l.phase.Length
+	var healthz []time.Duration
+	for _, p := range probes {
+		if p.At < from || p.At >= to {
+			continue
+		}
+		if p.Status != 200 {
+			r.HealthzFailed++
+			continue
+		}
+		healthz = append(healthz, p.Latency)
+	}
+	r.HealthzN = int64(len(healthz)) + r.HealthzFailed
+	r.HealthzP99 = quantileMs(healthz, 0.99)
+	var n, over, unready int
+	for _, s := range states {
+		if s.at < from || s.at >= to {
+			continue
+		}
+		n++
+		if s.overloaded {
+			over++
+		}
+		if s.unready {
+			unready++
+		}
+		r.MaxQueued = max(r.MaxQueued, s.queued)
+	}
+	if n > 0 {
+		r.OverloadedShare, r.UnreadyShare = float64(over)/float64(n), float64(unready)/float64(n)
+	}
+	return r
+}
+
+// stateSample is the server's own view at one moment.
+type stateSample struct {
+	at         time.Duration
+	overloaded bool
+	unready    bool
+	queued     float64
+}
+
+// sampleState reads the server's overload state, queue length and
+// readiness every interval until ctx ends.
+func sampleState(ctx context.Context, srv *ServerProcess, begin time.Time, interval time.Duration) []stateSample {
+	var out []stateSample
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-tick.C:
+		}
+		at := time.Since(begin)
+		m, err := srv.Metrics(ctx)
+		if err != nil {
+			continue // a missed sample leaves a gap; the phase has others
+		}
+		code, _, err := httpGet(ctx, srv.Addr(), "/readyz", 2*time.Second)
+		out = append(out, stateSample{
+			at: at, overloaded: m[metrics.OverloadActive] == 1, queued: m[metrics.JobsQueued],
+			unready: err == nil && code != 200,
+		})
+	}
+}
+
+// timeline cuts the policy's run into buckets of width: the bulk load's
+// offered rate, goodput and latencies by the requests' scheduled times,
+// and the server's state as last sampled in each.
+func timeline(loads []phaseLoad, states []stateSample, width time.Duration) []Bucket {
+	var end time.Duration
+	for _, l := range loads {
+		end = max(end, l.offset+l.phase.Length)
+	}
+	n := int(end/width) + 1
+	sent, ok := make([]int, n), make([]int, n)
+	lat200, lat503 := make([][]time.Duration, n), make([][]time.Duration, n)
+	for _, l := range loads {
+		for _, rec := range l.bulk.Records {
+			i := int((l.offset + rec.At) / width)
+			if i >= n {
+				continue
+			}
+			sent[i]++
+			switch rec.Status {
+			case 200:
+				ok[i]++
+				lat200[i] = append(lat200[i], rec.Latency)
+			case 503:
+				lat503[i] = append(lat503[i], rec.Latency)
+			}
+		}
+	}
+	out := make([]Bucket, n)
+	for i := range out {
+		b := &out[i]
+		b.T = (time.Duration(i) * width).Seconds()
+		b.Offered, b.Goodput = float64(sent[i])/width.Seconds(), float64(ok[i])/width.Seconds()
+		if len(lat200[i]) > 0 {
+			b.P50, b.P99 = ptr(quantileMs(lat200[i], 0.5)), ptr(quantileMs(lat200[i], 0.99))
+		}
+		if len(lat503[i]) > 0 {
+			b.BusyP99 = ptr(quantileMs(lat503[i], 0.99))
+		}
+	}
+	for _, s := range states {
+		if i := int(s.at / width); i < n {
+			over := 0.0
+			if s.overloaded {
+				over = 1
+			}
+			out[i].Overloaded, out[i].Queued = ptr(over), ptr(s.queued)
+		}
+	}
+	return out
+}
+
+// quantileMs is the q-quantile of ds in milliseconds, 0 for none.
+func quantileMs(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(q*float64(len(s))))]) / float64(time.Millisecond)
+}
