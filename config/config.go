@@ -51,9 +51,9 @@ type Config struct {
 	OverloadInterval time.Duration
 	MaxRetryAfter    time.Duration
 	WorkerNice       int
-	IOProcs      int
-	Work         time.Duration
-	MaxWork      time.Duration
+	IOProcs          int
+	Work             time.Duration
+	MaxWork          time.Duration
 
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration
@@ -79,8 +79,8 @@ func Default() Config {
 		AcceptPause:  500 * time.Millisecond,
 		TCPKeepAlive: 30 * time.Second,
 
-		Mode:       ModeOffload,
-		Pool:       procs,
+		Mode:             ModeOffload,
+		Pool:             procs,
 		Queue:            64,
 		Overload:         overload.Adaptive.String(),
 		QueueOrder:       overload.OrderFIFO.String(),
@@ -88,9 +88,9 @@ func Default() Config {
 		OverloadInterval: 100 * time.Millisecond,
 		MaxRetryAfter:    30 * time.Second,
 		WorkerNice:       10,
-		IOProcs:    1,
-		Work:       4 * time.Millisecond,
-		MaxWork:    time.Second,
+		IOProcs:          1,
+		Work:             4 * time.Millisecond,
+		MaxWork:          time.Second,
 
 		ReadTimeout:    5 * time.Second,
 		WriteTimeout:   10 * time.Second,

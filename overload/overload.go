@@ -290,15 +290,15 @@ type Controller struct {
 
 	mu        sync.Mutex
 	levels    [Levels]deque
-	nonEmpty  uint8                   // bit l set when levels[l] holds jobs
-	levelCost [Levels]time.Duration   // summed Cost of each level's jobs
-	queued    int                     // jobs in levels
-	running   int                     // workers with a job
+	nonEmpty  uint8                 // bit l set when levels[l] holds jobs
+	levelCost [Levels]time.Duration // summed Cost of each level's jobs
+	queued    int                   // jobs in levels
+	running   int                   // workers with a job
 	// ends holds, for every running job, when it should end by the
 	// estimates: its start plus its estimated wall time.
-	ends []time.Time
-	closed     bool
-	aborted    bool
+	ends    []time.Time
+	closed  bool
+	aborted bool
 
 	slowdown   float64       // moving average of wall time / cost
 	spread     float64       // moving mean deviation of wall time / cost
