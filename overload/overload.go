@@ -16,7 +16,11 @@
 //     wait (the estimated wall time of the jobs ahead of it, plus what is
 //     left of the running ones, divided by the workers) exceeds the bound is
 //     refused at once, so refusals are fast and nothing waits only to be
-//     dropped. A job that waited past twice the bound anyway (the estimate
+//     dropped. Before an overload is detected the bound is the interval: a
+//     burst is absorbed as far as the workers drain it within one, and the
+//     onset of an overload queues no more than that. For ten intervals
+//     after an overload the overload's bound still holds, so that one that
+//     pauses for a moment does not start over. A job that waited past twice the bound anyway (the estimate
 //     was wrong) is dropped when a worker reaches it. Jobs admitted before
 //     the overload began are spared while the queue runs oldest first:
 //     they were promised no bound, they are next in line, and sparing them
@@ -81,6 +85,11 @@ const (
 	// intervalTargets is how many targets an interval lasts at least, so
 	// that an interval always spans many jobs.
 	intervalTargets = 10
+	// memory is how many intervals after an overload the admission bound
+	// of an overload still holds, as CoDel resumes dropping where it left
+	// off when the queue comes back soon: an overload that pauses for a
+	// moment does not start over with a queue of a whole interval.
+	memory = 10
 	// ewmaShift makes the moving averages weigh each new job 1/16.
 	ewmaShift = 4
 	// deviations is how many mean deviations of the slowdown a deadline's
@@ -196,8 +205,9 @@ type Config struct {
 	Capacity int
 	// Target is the queueing delay above which a queue that does not drain
 	// is a standing queue. The controller uses the larger of Target and
-	// the moving average of a job's wall time: a queue of one job per
-	// worker is what keeps the workers busy, not a standing queue.
+	// the moving average of a job's wall time (and, when it admits a job,
+	// that job's own estimated time): a queue of one job per worker is
+	// what keeps the workers busy, not a standing queue.
 	Target time.Duration
 	// Interval is how long the queue must stand above the target before it
 	// counts as overloaded; at least intervalTargets targets are used.
@@ -307,6 +317,7 @@ type Controller struct {
 
 	overloaded  bool
 	since       time.Time // start of the current episode
+	over        time.Time // end of the last episode
 	episodes    uint64
 	overFor     time.Duration // closed episodes
 	intervalEnd time.Time
@@ -351,7 +362,7 @@ func New(cfg Config, now time.Time) (*Controller, error) {
 	if c.rand == nil {
 		c.rand = rand.Float64
 	}
-	c.intervalEnd = now.Add(c.interval())
+	c.intervalEnd = now.Add(c.interval(0))
 	return c, nil
 }
 
@@ -396,16 +407,24 @@ func (c *Controller) admit(j *Job, now time.Time) Reason {
 	if adaptive {
 		c.expire(now)
 		wait := c.predictedWait(j.Urgency, now)
-		if c.overloaded && j.Urgency > UrgentMax {
-			if r := c.overBound(j.Urgency, wait); r != Admitted {
+		// The client's own deadline first: it is the most telling reason.
+		if c.late(j, now, wait) {
+			return Deadline
+		}
+		switch {
+		case j.Urgency <= UrgentMax:
+		case c.overloaded || now.Sub(c.over) < memory*c.interval(0):
+			if r := c.overBound(j, wait); r != Admitted {
 				return r
 			}
+		case wait > c.interval(c.estimate(j.Cost)):
+			// Even before an overload is detected, a job that would wait
+			// longer than an interval is no part of a burst the workers
+			// drain within it: it is refused now rather than served late.
+			return PredictedWait
 		}
 		if c.cfg.QueueTimeout > 0 && wait > c.cfg.QueueTimeout {
 			return PredictedWait
-		}
-		if c.late(j, now, wait) {
-			return Deadline
 		}
 	}
 	if c.queued >= c.cfg.Capacity && !(adaptive && c.evictFor(j, now)) {
@@ -415,15 +434,15 @@ func (c *Controller) admit(j *Job, now time.Time) Reason {
 	return Admitted
 }
 
-// overBound applies the admission bound of urgency u while overloaded:
-// the whole bound for the default urgency and above, half of it for less
-// urgent work, which is so refused first.
-func (c *Controller) overBound(u int, wait time.Duration) Reason {
-	bound := c.bound()
+// overBound applies the admission bound while overloaded: the whole bound
+// for the default urgency and above, half of it for less urgent work,
+// which is so refused first.
+func (c *Controller) overBound(j *Job, wait time.Duration) Reason {
+	bound := c.bound(c.estimate(j.Cost))
 	switch {
 	case wait > bound:
 		return PredictedWait
-	case u > DefaultUrgency && wait > bound/2:
+	case j.Urgency > DefaultUrgency && wait > bound/2:
 		return Priority
 	}
 	return Admitted
@@ -492,7 +511,7 @@ func (c *Controller) stale(j *Job, now time.Time) Reason {
 		return DroppedStale
 	case c.cfg.Policy == Static:
 		return Admitted
-	case c.overloaded && j.Urgency > UrgentMax && wait > dropFactor*c.bound() && (c.lifo() || !j.Queued.Before(c.since)):
+	case c.overloaded && j.Urgency > UrgentMax && wait > dropFactor*c.bound(c.estimate(j.Cost)) && (c.lifo() || !j.Queued.Before(c.since)):
 		return DroppedStale
 	case c.late(j, now, 0):
 		return Deadline
@@ -560,7 +579,7 @@ func (c *Controller) Stats(now time.Time) Stats {
 func (c *Controller) stats(now time.Time) Stats {
 	s := Stats{
 		Overloaded: c.overloaded, Episodes: c.episodes, OverloadedFor: c.overFor,
-		Target: c.target(), Bound: c.bound(), JobWall: c.wall, Slowdown: c.slowdown,
+		Target: c.target(0), Bound: c.bound(0), JobWall: c.wall, Slowdown: c.slowdown,
 		LIFO: c.lifo(), Queued: c.queued, Running: c.running,
 	}
 	if c.overloaded {
@@ -569,16 +588,18 @@ func (c *Controller) stats(now time.Time) Stats {
 	return s
 }
 
-// target is the effective standing-queue target.
-func (c *Controller) target() time.Duration { return max(c.cfg.Target, c.wall) }
+// target is the effective standing-queue target, for a job that is
+// estimated to run for own (0 for none): a wait of one job of its own size
+// per worker is never a standing queue.
+func (c *Controller) target(own time.Duration) time.Duration { return max(c.cfg.Target, c.wall, own) }
 
 // interval is the effective interval of standing-queue detection.
-func (c *Controller) interval() time.Duration {
-	return max(c.cfg.Interval, intervalTargets*c.target())
+func (c *Controller) interval(own time.Duration) time.Duration {
+	return max(c.cfg.Interval, intervalTargets*c.target(own))
 }
 
 // bound is the admission bound while overloaded.
-func (c *Controller) bound() time.Duration { return admitFactor * c.target() }
+func (c *Controller) bound(own time.Duration) time.Duration { return admitFactor * c.target(own) }
 
 func (c *Controller) lifo() bool {
 	return c.cfg.Order == OrderLIFO || c.cfg.Order == OrderAdaptive && c.overloaded && c.cfg.Policy == Adaptive
@@ -602,17 +623,17 @@ func (c *Controller) tick(now time.Time) {
 	switch {
 	case c.cfg.Policy != Adaptive:
 		changed = false
-	case !c.overloaded && c.minDelay > c.target():
+	case !c.overloaded && c.minDelay > c.target(0):
 		c.overloaded, c.since = true, at
 		c.episodes++
 	case c.overloaded && c.minDelay == 0:
-		c.overloaded = false
+		c.overloaded, c.over = false, at
 		c.overFor += at.Sub(c.since)
 	default:
 		changed = false
 	}
 	c.minDelay, c.samples = math.MaxInt64, 0
-	c.intervalEnd = now.Add(c.interval())
+	c.intervalEnd = now.Add(c.interval(0))
 	if changed && c.cfg.Changed != nil {
 		c.cfg.Changed(c.stats(at))
 	}

@@ -191,22 +191,50 @@ func TestOverloadEndsOnlyWhenTheQueueDrains(t *testing.T) {
 	if st.OverloadedFor < 900*time.Millisecond || st.OverloadedFor > 1200*time.Millisecond {
 		t.Fatalf("overloaded for %v, want about 1 s", st.OverloadedFor)
 	}
+	// Back within ten intervals, the overload's bound still holds: no
+	// queue of a whole interval builds before it is detected again.
+	surge := s.now
+	s.offer(300*time.Millisecond, 667*time.Microsecond, job4ms, 3)
+	for _, j := range s.ran {
+		if w := j.Started.Sub(j.Queued); !j.Queued.Before(surge) && w > st.Bound+job4ms {
+			t.Fatalf("a job of the returning overload waited %v, past the bound %v and a job", w, st.Bound)
+		}
+	}
+	// Long after, a burst is absorbed again, as far as an interval drains.
+	s.offer(2*time.Second, 10*time.Millisecond, job4ms, 3)
+	for i := range 30 {
+		if r := s.submit(&Job{Cost: job4ms, Urgency: 3}); r != Admitted {
+			t.Fatalf("burst job %d long after the overload: %v", i, r)
+		}
+	}
 }
 
-func TestBurstSlowerThanTheIntervalIsServed(t *testing.T) {
+func TestBurstIsTakenAsFarAsAnIntervalDrainsIt(t *testing.T) {
 	for _, order := range []Order{OrderFIFO, OrderLIFO} {
 		s := newSim(t, Config{
 			Policy: Adaptive, Order: order, Workers: 1, Capacity: 64,
 			Target: 5 * time.Millisecond, Interval: 100 * time.Millisecond, MaxRetryAfter: 30 * time.Second,
 		})
 		s.offer(200*time.Millisecond, 10*time.Millisecond, job4ms, 3)
-		// 60 jobs take 240 ms to drain: the queue stands above the target
-		// for a whole interval, and the controller says so.
+		// A burst of 60 jobs of 4 ms for one worker: the first 26 fit in an
+		// interval (the running job, 25 waiting), the rest are refused at
+		// once.
+		admitted := 0
 		for range 60 {
-			if r := s.submit(&Job{Cost: job4ms, Urgency: 3}); r != Admitted {
-				t.Fatalf("%v: burst job refused: %v", order, r)
+			switch r := s.submit(&Job{Cost: job4ms, Urgency: 3}); r {
+			case Admitted:
+				admitted++
+			case PredictedWait:
+			default:
+				t.Fatalf("%v: burst job refused with %v", order, r)
 			}
 		}
+		if admitted != 26 {
+			t.Fatalf("%v: %d of the burst admitted, want 26", order, admitted)
+		}
+		// The machine slows down: the burst takes longer than an interval
+		// to drain, and the controller calls it an overload.
+		s.speed = 1.5
 		s.offer(600*time.Millisecond, 10*time.Millisecond, job4ms, 3)
 		st := s.c.Stats(s.now)
 		if st.Episodes != 1 || st.Overloaded {
@@ -575,5 +603,22 @@ func TestEstimatesThatRefuseEverythingRecover(t *testing.T) {
 	}
 	if r := s.submit(&Job{Cost: job4ms, Urgency: 3, Deadline: s.now.Add(10 * time.Millisecond)}); r != Admitted {
 		t.Fatalf("after recovery: %v, want admitted", r)
+	}
+}
+
+func TestWaitsAreJudgedInTheJobsOwnSize(t *testing.T) {
+	cfg := adaptive()
+	cfg.Workers = 1
+	s := newSim(t, cfg)
+	long := 300 * time.Millisecond
+	// Nothing has finished yet, so the moving averages know nothing: a
+	// long job may still wait for one of its own size.
+	s.submit(&Job{Cost: long, Urgency: 3})
+	if r := s.submit(&Job{Cost: long, Urgency: 3}); r != Admitted {
+		t.Fatalf("a 300 ms job behind another: %v, want admitted", r)
+	}
+	// A small job would wait 600 ms, far past an interval for its size.
+	if r := s.submit(&Job{Cost: job4ms, Urgency: 3}); r != PredictedWait {
+		t.Fatalf("a 4 ms job behind 600 ms of work: %v, want PredictedWait", r)
 	}
 }
