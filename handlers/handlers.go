@@ -209,6 +209,9 @@ func (h *Handler) data(ctx *fasthttp.RequestCtx, start time.Time) {
 	default:
 		ctx.SetContentType(contentJSON)
 		ctx.SetBody(t.body)
+		if !req.Deadline.IsZero() && time.Now().After(req.Deadline) {
+			h.cfg.Metrics.DeadlineMissed.Inc()
+		}
 	}
 }
 

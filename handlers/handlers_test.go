@@ -24,11 +24,13 @@ type fakeRunner struct {
 	unready string
 	calls   int
 	req     workers.Request
+	delay   time.Duration // before running the task
 }
 
 func (f *fakeRunner) Do(t workers.Task, req workers.Request) workers.Result {
 	f.calls++
 	f.req = req
+	time.Sleep(f.delay)
 	if f.result.Outcome != overload.Admitted || f.result.Err != nil {
 		return f.result
 	}
@@ -266,6 +268,23 @@ func TestDeadlineHeaders(t *testing.T) {
 			t.Errorf("%v: deadline %v, want none", tc.header, dl)
 		case tc.budget > 0 && (dl.Before(before.Add(tc.budget)) || dl.After(after.Add(tc.budget))):
 			t.Errorf("%v: deadline %v after the request, want %v", tc.header, dl.Sub(before), tc.budget)
+		}
+	}
+}
+
+func TestDeadlineMissedIsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		budget string
+		missed float64
+	}{{"1ms", 1}, {"10s", 0}} {
+		h, m := newHandler(&fakeRunner{delay: 5 * time.Millisecond}, false)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/data")
+		ctx.Request.Header.Set("X-Request-Timeout", tc.budget)
+		h.Serve(&ctx)
+		if got := float64(m.DeadlineMissed.Get()); ctx.Response.StatusCode() != 200 || got != tc.missed {
+			t.Errorf("5 ms of work on a %s budget: %d, missed %v; want 200 and %v", tc.budget, ctx.Response.StatusCode(), got, tc.missed)
 		}
 	}
 }

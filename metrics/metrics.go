@@ -42,6 +42,7 @@ const (
 	JobWallEstimate     = "offload_job_wall_estimate_seconds"
 	JobSlowdownEstimate = "offload_job_slowdown_estimate"
 	QueueLIFO           = "offload_queue_lifo"
+	DeadlineMissed      = "offload_deadline_missed_total"
 )
 
 // RefusedSeries is the series of JobsRefused for reason r, e.g.
@@ -110,6 +111,9 @@ type Metrics struct {
 	refused    [len(refusalReasons)]*vm.Counter
 	byUrgency  [overload.Levels][2]*vm.Counter // [urgency][completed, refused]
 	RetryAfter *vm.PrometheusHistogram
+	// DeadlineMissed counts work that ran and was answered 200 after its
+	// client's deadline: what admission by deadline failed to prevent.
+	DeadlineMissed *vm.Counter
 
 	// WorkNanosPerIteration and WorkIterations describe the start-up
 	// calibration that turns -work durations into iteration counts.
@@ -163,6 +167,7 @@ func New() *Metrics {
 		QueueWait:              s.NewPrometheusHistogramExt(QueueWait, latencyBuckets),
 		WorkTime:               s.NewPrometheusHistogramExt("offload_job_work_seconds", latencyBuckets),
 		RetryAfter:             s.NewPrometheusHistogramExt(RetryAfter, retryAfterBuckets),
+		DeadlineMissed:         s.NewCounter(DeadlineMissed),
 		WorkNanosPerIteration:  s.NewGauge("offload_work_calibration_ns_per_iteration", nil),
 		WorkIterations:         s.NewGauge("offload_work_default_iterations", nil),
 	}
