@@ -186,9 +186,11 @@ type PhaseResult struct {
 	// Urgent is the "Priority: u=0" traffic, when the phase had some.
 	Urgent *UrgentResult `json:"urgent,omitempty"`
 	// BudgetMs is each request's deadline, when the phase set one;
-	// LateOK counts 200s that arrived after it.
-	BudgetMs float64 `json:"budget_ms,omitempty"`
-	LateOK   int64   `json:"late_200,omitempty"`
+	// LateOK counts 200s that arrived after it, ServerLate those the
+	// server itself answered after it (offload_deadline_missed_total).
+	BudgetMs   float64 `json:"budget_ms,omitempty"`
+	LateOK     int64   `json:"late_200,omitempty"`
+	ServerLate float64 `json:"server_late_200,omitempty"`
 	// Health checks, and the server's own view, over the same window.
 	HealthzP99      float64 `json:"healthz_p99_ms"`
 	HealthzN        int64   `json:"healthz_probes"`
@@ -203,6 +205,7 @@ type UrgentResult struct {
 	Sent    int64   `json:"sent"`
 	OK      int64   `json:"ok"`
 	OKShare float64 `json:"ok_share"`
+	Goodput float64 `json:"goodput_rps"`
 	P99     float64 `json:"p99_200_ms"`
 }
 
@@ -328,21 +331,31 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 	samples := make(chan []stateSample, 1)
 	wg.Go(func() { samples <- sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
 
-	var loads []phaseLoad
-	for _, ph := range phases {
-		c.progress("%s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
-		l, err := runPhase(ctx, srv, ph, b, c.Work, time.Since(begin))
-		if err != nil {
-			stopProbes()
-			wg.Wait()
-			return run, fmt.Errorf("phase %s: %w", ph.Name, err)
+	// Each phase starts on schedule, while the last one's requests in
+	// flight are still being answered: a gap would let the queue drain and
+	// make every phase start like a fresh overload.
+	loads := make([]phaseLoad, len(phases))
+	errs := make([]error, len(phases))
+	var phaseWG sync.WaitGroup
+	var at time.Duration
+	for i, ph := range phases {
+		if !sleepUntil(ctx, begin.Add(at)) {
+			break
 		}
-		loads = append(loads, l)
+		c.progress("%s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
+		phaseWG.Go(func() {
+			loads[i], errs[i] = runPhase(ctx, srv, ph, b, c.Work, time.Since(begin))
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("phase %s: %w", ph.Name, errs[i])
+			}
+		})
+		at += ph.Length
 	}
+	phaseWG.Wait()
 	stopProbes()
 	wg.Wait()
-	if probeErr != nil {
-		return run, probeErr
+	if err := errors.Join(append(errs, probeErr, ctx.Err())...); err != nil {
+		return run, err
 	}
 	states := <-samples
 	for _, l := range loads {
@@ -350,6 +363,18 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 	}
 	run.Timeline = timeline(loads, states, 250*time.Millisecond)
 	return run, nil
+}
+
+// sleepUntil waits until t, and reports false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // phaseLoad is what a phase sent and got back.
@@ -418,7 +443,7 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 		}
 	}
 	if u := l.urgent; u != nil {
-		r.Urgent = &UrgentResult{Sent: u.Requests + u.Outcomes.Missed, OK: u.Outcomes.Status[200], P99: u.LatencyByStatus[200].P99}
+		r.Urgent = &UrgentResult{Sent: u.Requests + u.Outcomes.Missed, OK: u.Outcomes.Status[200], Goodput: u.Goodput, P99: u.LatencyByStatus[200].P99}
 		if r.Urgent.Sent > 0 {
 			r.Urgent.OKShare = float64(r.Urgent.OK) / float64(r.Urgent.Sent)
 		}
@@ -438,7 +463,17 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 	r.HealthzN = int64(len(healthz)) + r.HealthzFailed
 	r.HealthzP99 = quantileMs(healthz, 0.99)
 	var n, over, unready int
-	for _, s := range states {
+	// Deadline misses: the counter just before the phase settled, and the
+	// first reading after it ended (or the last one).
+	var missedBefore, missedAfter float64
+	after := false
+	for i, s := range states {
+		if s.at < from {
+			missedBefore = s.deadlineMissed
+		}
+		if !after && (s.at >= to || i == len(states)-1) {
+			missedAfter, after = s.deadlineMissed, true
+		}
 		if s.at < from || s.at >= to {
 			continue
 		}
@@ -454,39 +489,50 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 	if n > 0 {
 		r.OverloadedShare, r.UnreadyShare = float64(over)/float64(n), float64(unready)/float64(n)
 	}
+	if l.budget > 0 {
+		r.ServerLate = missedAfter - missedBefore
+	}
 	return r
 }
 
 // stateSample is the server's own view at one moment.
 type stateSample struct {
-	at         time.Duration
-	overloaded bool
-	unready    bool
-	queued     float64
+	at             time.Duration
+	overloaded     bool
+	unready        bool
+	queued         float64
+	deadlineMissed float64
 }
 
 // sampleState reads the server's overload state, queue length and
-// readiness every interval until ctx ends.
+// readiness every interval until ctx ends, and once more then, so that the
+// counters cover the whole run.
 func sampleState(ctx context.Context, srv *ServerProcess, begin time.Time, interval time.Duration) []stateSample {
 	var out []stateSample
+	take := func(ctx context.Context) {
+		at := time.Since(begin)
+		m, err := srv.Metrics(ctx)
+		if err != nil {
+			return // a missed sample leaves a gap; the phase has others
+		}
+		code, _, err := httpGet(ctx, srv.Addr(), "/readyz", 2*time.Second)
+		out = append(out, stateSample{
+			at: at, overloaded: m[metrics.OverloadActive] == 1, queued: m[metrics.JobsQueued],
+			unready: err == nil && code != 200, deadlineMissed: m[metrics.DeadlineMissed],
+		})
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			take(last)
+			cancel()
 			return out
 		case <-tick.C:
+			take(ctx)
 		}
-		at := time.Since(begin)
-		m, err := srv.Metrics(ctx)
-		if err != nil {
-			continue // a missed sample leaves a gap; the phase has others
-		}
-		code, _, err := httpGet(ctx, srv.Addr(), "/readyz", 2*time.Second)
-		out = append(out, stateSample{
-			at: at, overloaded: m[metrics.OverloadActive] == 1, queued: m[metrics.JobsQueued],
-			unready: err == nil && code != 200,
-		})
 	}
 }
 

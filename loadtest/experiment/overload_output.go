@@ -26,11 +26,11 @@ func (r *OverloadResult) WriteFiles(dir string) error {
 	if err := writeText(filepath.Join(dir, OverloadTable), r.Markdown()); err != nil {
 		return err
 	}
-	title := fmt.Sprintf("offload under overload, phase after phase (%s)", r.setting())
-	if err := chart.Timeline(filepath.Join(dir, OverloadLatencyChart), "Latency: "+title, r.latencyPanels()); err != nil {
+	title := fmt.Sprintf("(C %.0f/s, W %.2f ms, -work %v, %d CPUs)", r.Baseline.Capacity, r.Baseline.W, r.Work, r.Machine.CPUs)
+	if err := chart.Timeline(filepath.Join(dir, OverloadLatencyChart), "Overload phases: latency "+title, r.latencyPanels()); err != nil {
 		return err
 	}
-	return chart.Timeline(filepath.Join(dir, OverloadStateChart), "Goodput and controller state: "+title, r.statePanels())
+	return chart.Timeline(filepath.Join(dir, OverloadStateChart), "Overload phases: goodput and state "+title, r.statePanels())
 }
 
 func (r *OverloadResult) setting() string {
@@ -49,6 +49,13 @@ func (r *OverloadResult) Markdown() string {
 	b.WriteString("Phases run back to back, open loop; each is measured after its first second. ")
 	b.WriteString("Goodput is 200s per second over C; 200 p99 also as a multiple of W. ")
 	b.WriteString("`overloaded` and `unready` are the shares of quarter-second samples in which the server said so.\n\n")
+	b.WriteString(r.Table())
+	return b.String()
+}
+
+// Table is the markdown table of every phase for every policy.
+func (r *OverloadResult) Table() string {
+	var b strings.Builder
 	b.WriteString("| phase | policy | offered/s | goodput (×C) | refused | 200 p50 ms | 200 p99 ms (×W) | 200 p99.9 ms | 503 p99 ms | /healthz p99 ms | overloaded | unready | notes |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for i, ph := range r.Phases {
@@ -76,7 +83,7 @@ func notes(p PhaseResult) string {
 		n = append(n, fmt.Sprintf("urgent: %.1f%% of %d got 200, p99 %.1f ms (%.1f W)", 100*u.OKShare, u.Sent, u.P99, u.P99/p.W))
 	}
 	if p.BudgetMs > 0 {
-		n = append(n, fmt.Sprintf("budget %.1f ms: %d 200s late", p.BudgetMs, p.LateOK))
+		n = append(n, fmt.Sprintf("budget %.1f ms: %d 200s arrived late, %.0f left the server late", p.BudgetMs, p.LateOK, p.ServerLate))
 	}
 	if p.Failed > 0 {
 		n = append(n, fmt.Sprintf("%d failed", p.Failed))
