@@ -294,10 +294,13 @@ func (c *AcceptVsDoneConfig) procs(mode string) (procs, pool int) {
 	return c.OffloadProcs, c.OffloadPool
 }
 
+// serverArgs are the server flags of one mode. Offload mode keeps the
+// static queue the original experiment had, so the figure shows the same
+// bounded queue; the adaptive policy has its own experiment.
 func (c *AcceptVsDoneConfig) serverArgs(mode string) []string {
 	args := []string{"-mode", mode}
 	if mode == ModeOffload {
-		args = append(args, "-pool", strconv.Itoa(c.OffloadPool))
+		args = append(args, "-overload", "static", "-pool", strconv.Itoa(c.OffloadPool))
 	}
 	if c.Work > 0 {
 		args = append(args, "-work", c.Work.String())

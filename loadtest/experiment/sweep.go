@@ -432,11 +432,16 @@ func (c *SweepConfig) settings() SweepSettings {
 	return s
 }
 
-// serverArgs are the server flags of one run.
+// serverArgs are the server flags of one run. The sweep measures the pool
+// under a closed loop, whose clients resend the moment they are answered:
+// the static queue holds them, where the adaptive policy would refuse the
+// excess and the clients would turn its refusals into a loop of instant
+// 503s. So offload mode runs -overload static; make overload-experiment
+// compares the policies.
 func (c *SweepConfig) serverArgs(r sweepRun) []string {
 	args := []string{"-mode", r.mode}
 	if r.mode == ModeOffload {
-		args = append(args, "-pool", strconv.Itoa(r.pool))
+		args = append(args, "-overload", "static", "-pool", strconv.Itoa(r.pool))
 	}
 	if c.Work > 0 {
 		args = append(args, "-work", c.Work.String())
