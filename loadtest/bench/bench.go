@@ -74,6 +74,8 @@ type Report struct {
 	// UnitCostMs is the single-core time of one default /data job (wall
 	// clock, as a Go benchmark's ns/op).
 	UnitCostMs float64 `json:"unit_cost_ms"`
+	// Overload is the run of the overload phases that rows 8 to 14 judge.
+	Overload *experiment.OverloadResult `json:"overload,omitempty"`
 }
 
 // Passed reports whether every row passed.
@@ -94,6 +96,9 @@ type bench struct {
 	// later rows scale their load from them.
 	capacity float64
 	unitCost cost
+	// One run of the overload phases, shared by rows 8 to 14.
+	overloadRes *experiment.OverloadResult
+	overloadErr error
 }
 
 // Run measures every target in order and returns the report. A row that
@@ -123,6 +128,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		b.overload,
 		b.connections,
 		b.halfCapacityLatency,
+		b.sustainedOverload,
+		b.costDoubles,
+		b.burstsAbsorbed,
+		b.steady,
+		b.priority,
+		b.deadlines,
+		b.healthThroughout,
+		b.dispatchCost,
 	}
 	for i, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -139,6 +152,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	b.report.Took = time.Since(b.report.Started).Seconds()
 	b.report.Capacity = b.capacity
 	b.report.UnitCostMs = ms(b.unitCost.wall)
+	b.report.Overload = b.overloadRes
 	return b.report, nil
 }
 

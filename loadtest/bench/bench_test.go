@@ -49,8 +49,8 @@ func TestBenchQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 7 {
-		t.Fatalf("%d rows, want 7", len(rep.Rows))
+	if len(rep.Rows) != 15 {
+		t.Fatalf("%d rows, want 15", len(rep.Rows))
 	}
 	for _, row := range rep.Rows {
 		if row.Err != "" {
@@ -75,7 +75,7 @@ func TestBenchQuick(t *testing.T) {
 	if err := rep.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| 1 | **Work efficiency**", "| 7 | **Latency at half capacity**", "Pool sweep", "| 1 | "} {
+	for _, want := range []string{"| 1 | **Work efficiency**", "| 7 | **Latency at half capacity**", "| 15 | **Dispatch cost**", "Pool sweep", "| 1 | "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}

@@ -31,6 +31,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "| %d | %.2f | %d | %.0f | %.1f |\n", p.Pool, p.HealthzP99Ms, p.HealthzN, p.Goodput, p.DataP99Ms)
 		}
 	}
+	if r.Overload != nil {
+		fmt.Fprintf(&b, "\nOverload phases (rows 8 to 14), back to back on one default server; C %.0f req/s and W %.2f ms measured first, in the same run:\n\n",
+			r.Overload.Baseline.Capacity, r.Overload.Baseline.W)
+		b.WriteString(r.Overload.Table())
+	}
 	var notes []string
 	for _, row := range r.Rows {
 		for _, n := range row.Notes {
