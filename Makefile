@@ -8,7 +8,7 @@ PKGS     := ./...
 GOFLAGS_TEST ?= -race -count=1 -p 1 -timeout 20m
 # Fuzz targets as package:target; each runs FUZZTIME in "make fuzz" and a
 # few seconds in "make test" (their seed corpora run in every go test).
-FUZZ_TARGETS := ./handlers:FuzzParseWork ./handlers:FuzzServe ./server:FuzzRawRequest
+FUZZ_TARGETS := ./handlers:FuzzParseWork ./handlers:FuzzServe ./handlers:FuzzRequestHeaders ./server:FuzzRawRequest
 FUZZTIME     ?= 60s
 
 .PHONY: help build run test lint vet staticcheck fmt-check clean fuzz fuzz-smoke

@@ -59,3 +59,46 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRequestHeaders feeds arbitrary Priority, X-Envoy-Expected-Rq-Timeout-Ms
+// and X-Request-Timeout values to /data: the urgency is always 0 to 7, the
+// deadline either in the future or a one-line 400, and nothing panics.
+func FuzzRequestHeaders(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"u=0", "", ""}, {"u=5, i", "250", ""}, {"u=9", "0", "1s"}, {"i, u=-1", "-3", "0s"}, {"u=1.5", "abc", "1h"},
+		{"u=\"x\"", "99999999999999999999", "250"}, {"(u=1)", "1", "1ns"}, {"u=0;x=1", " 15 ", "1.5ms"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	runner := &fakeRunner{}
+	h, _ := newHandler(runner, false)
+	f.Fuzz(func(t *testing.T, priority, envoy, timeout string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("GET")
+		ctx.Request.SetRequestURI("/data")
+		for name, v := range map[string]string{HeaderPriority: priority, HeaderEnvoyTimeout: envoy, HeaderRequestTimeout: timeout} {
+			if v != "" {
+				ctx.Request.Header.Set(name, v)
+			}
+		}
+		runner.req = workers.Request{Urgency: -1}
+		start := time.Now()
+		h.Serve(&ctx)
+		body := string(ctx.Response.Body())
+		switch code := ctx.Response.StatusCode(); code {
+		case 200:
+			if u := runner.req.Urgency; u < 0 || u > 7 {
+				t.Fatalf("urgency %d from Priority %q", u, priority)
+			}
+			if d := runner.req.Deadline; !d.IsZero() && !d.After(start) {
+				t.Fatalf("deadline %v not after the request, from %q and %q", d, envoy, timeout)
+			}
+		case 400:
+			if strings.Count(body, "\n") != 1 || !strings.HasPrefix(body, "bad ") {
+				t.Fatalf("400 body %q: want one line saying what is bad", body)
+			}
+		default:
+			t.Fatalf("status %d body %q", code, body)
+		}
+	})
+}
