@@ -609,9 +609,15 @@ func (c *Controller) lifo() bool {
 // overloaded when its oldest job never got younger than the target, and
 // stops being overloaded once it has drained.
 func (c *Controller) tick(now time.Time) {
-	if now.Before(c.intervalEnd) {
+	if c.cfg.Policy != Adaptive || now.Before(c.intervalEnd) {
 		return
 	}
+	c.closeInterval(now)
+}
+
+// closeInterval is tick's work once an interval has ended, apart so that
+// tick's own frame, paid on every call, stays small.
+func (c *Controller) closeInterval(now time.Time) {
 	if c.samples == 0 {
 		// No worker took a job all interval: judge the queue as it is.
 		c.minDelay = c.oldestAge(now)
@@ -621,8 +627,6 @@ func (c *Controller) tick(now time.Time) {
 	at := c.intervalEnd
 	changed := true
 	switch {
-	case c.cfg.Policy != Adaptive:
-		changed = false
 	case !c.overloaded && c.minDelay > c.target(0):
 		c.overloaded, c.since = true, at
 		c.episodes++

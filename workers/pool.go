@@ -141,9 +141,17 @@ func (p *Pool) dropped(m *overload.Job) {
 
 // work is a worker: it runs its first job, then whatever the controller
 // hands it next, and ends when there is nothing left.
+//
+// A worker goroutine is new whenever the pool had run dry, and a new
+// goroutine's stack is small: the task runs, and its submitter is
+// answered, from this shallow frame, with the bookkeeping in functions of
+// their own, so that no job pays for growing the stack.
 func (p *Pool) work(j *job) {
 	for j != nil {
-		ran := p.execute(j)
+		started := p.begin(j)
+		j.err = runTask(j.task)
+		ran := p.end(j, started)
+		j.done <- struct{}{} // j is its submitter's again from here
 		next := p.ctrl.Next(ran)
 		if next == nil {
 			return
@@ -152,10 +160,9 @@ func (p *Pool) work(j *job) {
 	}
 }
 
-// execute runs j's task and answers its submitter. It returns what the
-// controller needs to know about the run: j itself belongs to the
-// submitter again once answered.
-func (p *Pool) execute(j *job) overload.Ran {
+// begin notes that j starts now and, under a backlog, lowers the
+// worker's priority for a long job.
+func (p *Pool) begin(j *job) time.Time {
 	started := time.Now()
 	j.timing = Timing{Queued: j.meta.Queued, Started: started}
 	p.m.QueueWait.Update(j.timing.QueueWait().Seconds())
@@ -169,13 +176,16 @@ func (p *Pool) execute(j *job) overload.Ran {
 		// still runs, at normal priority.
 		_ = lowerPriority(p.cfg.WorkerNice)
 	}
-	j.err = runTask(j.task)
+	return started
+}
+
+// end notes that j finished now and returns what the controller needs to
+// know about the run.
+func (p *Pool) end(j *job, started time.Time) overload.Ran {
 	finished := time.Now()
 	j.timing.Finished = finished
 	p.m.CountCompleted(j.meta.Urgency, finished.Sub(started))
-	ran := j.meta.Ran(started, finished)
-	j.done <- struct{}{}
-	return ran
+	return j.meta.Ran(started, finished)
 }
 
 // Unready is the Static policy's readiness rule, kept as it always was: not

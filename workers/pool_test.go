@@ -45,6 +45,14 @@ func submit(p Runner, t Task) <-chan Result {
 // do runs t with the default urgency and no deadline.
 func do(p Runner, t Task) Result { return p.Do(t, Request{Urgency: overload.DefaultUrgency}) }
 
+// adaptive is the default policy's pool, with the server's defaults.
+func adaptive(workers, queue int) Config {
+	return Config{Queue: overload.Config{
+		Policy: overload.Adaptive, Workers: workers, Capacity: queue,
+		Target: 5 * time.Millisecond, Interval: 100 * time.Millisecond, MaxRetryAfter: 30 * time.Second,
+	}}
+}
+
 // static is the Static policy's pool: FIFO, refused only when full.
 func static(workers, queue int, timeout time.Duration) Config {
 	return Config{Queue: overload.Config{
@@ -323,8 +331,15 @@ func BenchmarkHandOff(b *testing.B) {
 		runner func(*metrics.Metrics) (Runner, func())
 	}{
 		{"inline", func(m *metrics.Metrics) (Runner, func()) { return NewInline(m), func() {} }},
-		{"pool", func(m *metrics.Metrics) (Runner, func()) {
+		{"pool-static", func(m *metrics.Metrics) (Runner, func()) {
 			p, err := NewPool(static(2, 64, 0), m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p, p.Stop
+		}},
+		{"pool-adaptive", func(m *metrics.Metrics) (Runner, func()) {
+			p, err := NewPool(adaptive(2, 64), m)
 			if err != nil {
 				b.Fatal(err)
 			}
