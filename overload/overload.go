@@ -461,6 +461,13 @@ func (c *Controller) late(j *Job, now time.Time, wait time.Duration) bool {
 	return now.Add(total).After(j.Deadline)
 }
 
+// hopeless reports whether j, starting now, would finish after its
+// deadline even at the average pace. A queued job has been promised a run
+// and has waited for it: only this drops it.
+func (c *Controller) hopeless(j *Job, now time.Time) bool {
+	return !j.Deadline.IsZero() && now.Add(c.estimate(j.Cost)).After(j.Deadline)
+}
+
 // evictFor makes room for j by dropping the newest job of the least urgent
 // level, if that level is less urgent than j.
 func (c *Controller) evictFor(j *Job, now time.Time) bool {
@@ -513,7 +520,7 @@ func (c *Controller) stale(j *Job, now time.Time) Reason {
 		return Admitted
 	case c.overloaded && j.Urgency > UrgentMax && wait > dropFactor*c.bound(c.estimate(j.Cost)) && (c.lifo() || !j.Queued.Before(c.since)):
 		return DroppedStale
-	case c.late(j, now, 0):
+	case c.hopeless(j, now):
 		return Deadline
 	}
 	return Admitted

@@ -19,7 +19,7 @@ type Config struct {
 	// nil.
 	Queue overload.Config
 	// WorkerNice, when positive, is the nice value of the OS threads that
-	// run long tasks (see NiceMinCost) while others wait in the queue: the
+	// run long tasks (see NiceMinCost) while every worker is busy: the
 	// kernel then runs the threads that do network IO first whenever both
 	// are runnable. Each worker goroutine keeps such a thread to itself
 	// until it exits.
@@ -160,18 +160,21 @@ func (p *Pool) work(j *job) {
 	}
 }
 
-// begin notes that j starts now and, under a backlog, lowers the
+// begin notes that j starts now and, with every worker busy, lowers the
 // worker's priority for a long job.
 func (p *Pool) begin(j *job) time.Time {
 	started := time.Now()
 	j.timing = Timing{Queued: j.meta.Queued, Started: started}
 	p.m.QueueWait.Update(j.timing.QueueWait().Seconds())
-	// Lower the priority only under a backlog: then every core is busy
-	// with work and IO has to be able to cut in. Without one there is CPU
-	// to spare, and a lowered thread would only lose time to every other
-	// process. The worker keeps the lowered thread until the queue runs
-	// dry and it exits, taking the thread with it.
-	if p.cfg.WorkerNice > 0 && j.meta.Cost >= NiceMinCost && p.ctrl.Queued() > 0 {
+	// Lower the priority only when every worker is busy: then every core
+	// is busy with work and IO has to be able to cut in. With a worker
+	// idle there is CPU to spare, and a lowered thread would only lose time
+	// to every other process. (A backlog in the queue was the signal
+	// before the adaptive policy; it keeps the queue so short that the
+	// workers ran unlowered at full load, and health checks waited.) The
+	// worker keeps the lowered thread until the queue runs dry and it
+	// exits, taking the thread with it.
+	if p.cfg.WorkerNice > 0 && j.meta.Cost >= NiceMinCost && p.ctrl.Running() >= p.cfg.Queue.Workers {
 		// NewPool checked that this works; should it fail now, the task
 		// still runs, at normal priority.
 		_ = lowerPriority(p.cfg.WorkerNice)

@@ -377,9 +377,9 @@ type costedTask struct {
 func (c costedTask) Run()                { c.run() }
 func (c costedTask) Cost() time.Duration { return c.cost }
 
-func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
+func TestWorkerNiceLowersOnlyLongTasksOnBusyWorkers(t *testing.T) {
 	// One worker held at a gate while tasks queue up behind it: each of
-	// them starts with a backlog, as under saturation.
+	// them starts with every worker busy, as under saturation.
 	cfg := static(1, 32, 0)
 	cfg.WorkerNice = 7
 	p, _ := newPool(t, cfg)
@@ -399,15 +399,13 @@ func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
 		}
 	}
 	p.Stop()
-	// The last task starts with an empty queue; all before it saw a
-	// backlog and ran lowered.
-	for i := range len(seen) - 1 {
+	for i := range seen {
 		if n := seen[i].Load(); n != 7 {
-			t.Fatalf("long task %d started with a backlog at nice %d, want 7", i, n)
+			t.Fatalf("long task %d started with every worker busy at nice %d, want 7", i, n)
 		}
 	}
 
-	// Without a backlog, and for short or unsized tasks, work runs at
+	// With a worker idle, and for short or unsized tasks, work runs at
 	// normal priority: nothing to protect IO from, and no thread to pin.
 	cfg = static(2, 8, 0)
 	cfg.WorkerNice = 7
@@ -428,7 +426,7 @@ func TestWorkerNiceLowersOnlyBackloggedLongTasks(t *testing.T) {
 	q.Stop()
 	for i, n := range normal {
 		if n != 0 {
-			t.Fatalf("task %d without a backlog ran at nice %d, want 0", i, n)
+			t.Fatalf("task %d with a worker idle ran at nice %d, want 0", i, n)
 		}
 	}
 	// Threads that ran work are never handed back to the scheduler, so no

@@ -162,6 +162,9 @@ type PolicyRun struct {
 	Policy   OverloadPolicy `json:"policy"`
 	Phases   []PhaseResult  `json:"phases"`
 	Timeline []Bucket       `json:"timeline"`
+	// HealthzP99 is over every health check of the run, HealthzN of them.
+	HealthzP99 float64 `json:"healthz_p99_ms"`
+	HealthzN   int     `json:"healthz_probes"`
 }
 
 // PhaseResult is what one phase measured after it settled.
@@ -325,7 +328,7 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		probe, probeErr = loadtest.Run(probeCtx, loadtest.Config{
-			URL: srv.URL("/healthz"), Rates: []float64{50}, Duration: total + time.Minute, Timeout: 5 * time.Second, Record: true,
+			URL: srv.URL("/healthz"), Rates: []float64{100}, Duration: total + time.Minute, Timeout: 5 * time.Second, Record: true,
 		})
 	})
 	samples := make(chan []stateSample, 1)
@@ -362,6 +365,13 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 		run.Phases = append(run.Phases, l.result(probe.Records, states))
 	}
 	run.Timeline = timeline(loads, states, 250*time.Millisecond)
+	var healthz []time.Duration
+	for _, r := range probe.Records {
+		if r.Status == 200 {
+			healthz = append(healthz, r.Latency)
+		}
+	}
+	run.HealthzP99, run.HealthzN = quantileMs(healthz, 0.99), len(probe.Records)
 	return run, nil
 }
 
