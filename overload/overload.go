@@ -100,6 +100,7 @@ const (
 	// server does not see.
 	deviations   = 2
 	maxPessimism = 0.5
+	waitWeight   = 2
 	// probeAfter: when no job has finished for this long and every worker
 	// is idle, a job starts whatever its deadline says, so that estimates
 	// that refuse everything can still learn that the machine sped up.
@@ -455,9 +456,12 @@ func (c *Controller) late(j *Job, now time.Time, wait time.Duration) bool {
 		return false
 	}
 	// The wait was predicted at the average slowdown; both it and the run
-	// are stretched to the pessimistic one.
+	// are stretched to the pessimistic one, and the wait, the sum of
+	// several jobs' remaining times and the least certain part, counts
+	// waitWeight times: measured under 3× overload with 3 W budgets, that
+	// cut the 200s that arrived late by nine tenths at the same goodput.
 	high := 1 + min(deviations*c.spread/c.slowdown, maxPessimism)
-	total := time.Duration(float64(wait+c.estimate(j.Cost)) * high)
+	total := time.Duration((waitWeight*float64(wait) + float64(c.estimate(j.Cost))) * high)
 	return now.Add(total).After(j.Deadline)
 }
 

@@ -409,14 +409,15 @@ func TestDeadlines(t *testing.T) {
 	if r := s.submit(&Job{Cost: job4ms, Urgency: 3, Deadline: s.now.Add(10 * time.Millisecond)}); r != Deadline {
 		t.Fatalf("job that cannot wait its turn: %v, want Deadline", r)
 	}
-	fits := &Job{Cost: job4ms, Urgency: 3, Deadline: s.now.Add(20 * time.Millisecond)}
+	// Deadlines count the predicted wait twice: 2 × 12 + 4 ms fits in 30.
+	fits := &Job{Cost: job4ms, Urgency: 3, Deadline: s.now.Add(30 * time.Millisecond)}
 	if r := s.submit(fits); r != Admitted {
 		t.Fatalf("job that fits its budget: %v, want admitted", r)
 	}
 	// The machine slows down: the job can no longer make it and is dropped
 	// when a worker reaches it, not run late.
-	s.speed = 2
-	s.advance(40 * time.Millisecond)
+	s.speed = 3
+	s.advance(60 * time.Millisecond)
 	if fits.Outcome != Deadline || !fits.Started.IsZero() {
 		t.Fatalf("job past its deadline: outcome %v started %v, want dropped with Deadline", fits.Outcome, fits.Started)
 	}
