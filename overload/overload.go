@@ -296,8 +296,9 @@ type Controller struct {
 	cfg  Config
 	rand func() float64
 
-	// Mirrors of queued and running, for readers that must not lock.
-	queuedNow, runningNow atomic.Int64
+	// Mirrors of queued and running, and when a job was last refused (in
+	// Unix nanoseconds), for readers that must not lock.
+	queuedNow, runningNow, lastRefused atomic.Int64
 
 	mu        sync.Mutex
 	levels    [Levels]deque
@@ -570,6 +571,13 @@ func (c *Controller) Queued() int { return int(c.queuedNow.Load()) }
 // Running is the number of running jobs. It does not lock.
 func (c *Controller) Running() int { return int(c.runningNow.Load()) }
 
+// Saturated reports whether the workers are all the capacity there is:
+// every one of them is busy, or a job was refused within the last second.
+// It does not lock.
+func (c *Controller) Saturated(now time.Time) bool {
+	return c.Running() >= c.cfg.Workers || now.UnixNano()-c.lastRefused.Load() < int64(retryWindow)
+}
+
 // Full reports whether a job submitted now would find the queue full: the
 // Static policy's notion of not being ready. It does not lock.
 func (c *Controller) Full() bool {
@@ -775,6 +783,7 @@ func (c *Controller) drop(j *Job, r Reason, now time.Time) {
 // refuse records that j did not run, and why.
 func (c *Controller) refuse(j *Job, r Reason, now time.Time) {
 	j.Outcome = r
+	c.lastRefused.Store(now.UnixNano())
 	c.roll(now)
 	if r != Shutdown {
 		c.refused[0] += float64(c.estimate(j.Cost))

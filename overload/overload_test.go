@@ -623,3 +623,33 @@ func TestWaitsAreJudgedInTheJobsOwnSize(t *testing.T) {
 		t.Fatalf("a 4 ms job behind 600 ms of work: %v, want PredictedWait", r)
 	}
 }
+
+func TestSaturated(t *testing.T) {
+	cfg := adaptive()
+	cfg.Capacity = 0
+	s := newSim(t, cfg)
+	if s.c.Saturated(s.now) {
+		t.Fatal("idle workers: saturated")
+	}
+	s.submit(&Job{Cost: job4ms, Urgency: 3})
+	if s.c.Saturated(s.now) {
+		t.Fatal("one of two workers busy: saturated")
+	}
+	s.submit(&Job{Cost: job4ms, Urgency: 3})
+	if !s.c.Saturated(s.now) {
+		t.Fatal("both workers busy: not saturated")
+	}
+	if r := s.submit(&Job{Cost: job4ms, Urgency: 3}); r != QueueFull {
+		t.Fatalf("no queue, both busy: %v", r)
+	}
+	// Work was refused: the workers are all the capacity there is, for a
+	// second, even while one idles.
+	s.advance(5 * time.Millisecond)
+	if !s.c.Saturated(s.now) {
+		t.Fatal("idle just after a refusal: not saturated")
+	}
+	s.advance(time.Second)
+	if s.c.Saturated(s.now) {
+		t.Fatal("idle a second after the last refusal: saturated")
+	}
+}

@@ -19,7 +19,7 @@ type Config struct {
 	// nil.
 	Queue overload.Config
 	// WorkerNice, when positive, is the nice value of the OS threads that
-	// run long tasks (see NiceMinCost) while every worker is busy: the
+	// run long tasks (see NiceMinCost) while the workers are saturated: the
 	// kernel then runs the threads that do network IO first whenever both
 	// are runnable. Each worker goroutine keeps such a thread to itself
 	// until it exits.
@@ -33,6 +33,13 @@ type Config struct {
 // which halved throughput at -work 0.
 const NiceMinCost = time.Millisecond
 
+// lingerFor is how long a worker whose thread is lowered waits for the next
+// job before it ends, and its thread with it. Under saturation with a short
+// queue (deadlines keep it almost empty) the next job comes within a
+// millisecond, and a new lowered thread per job would cost a thread's
+// creation and teardown each time.
+const lingerFor = time.Millisecond
+
 // Pool runs tasks on a bounded set of worker goroutines.
 type Pool struct {
 	cfg  Config
@@ -40,6 +47,7 @@ type Pool struct {
 	pond pond.Pool
 	m    *metrics.Metrics
 	jobs sync.Pool
+	idle chan *job // lingering workers receive here; unbuffered
 }
 
 // job carries one task through the pool. Jobs are recycled, so the hand-off
@@ -67,7 +75,7 @@ func NewPool(cfg Config, m *metrics.Metrics) (*Pool, error) {
 			return nil, fmt.Errorf("worker pool: %w", err)
 		}
 	}
-	p := &Pool{cfg: cfg, m: m}
+	p := &Pool{cfg: cfg, m: m, idle: make(chan *job)}
 	q := cfg.Queue
 	q.Start = p.start
 	q.Drop = p.dropped
@@ -123,6 +131,11 @@ func (p *Pool) recycle(j *job) {
 // start runs on the controller's lock: it starts a worker for j.
 func (p *Pool) start(m *overload.Job) {
 	j := m.Payload.(*job)
+	select {
+	case p.idle <- j: // a lingering worker takes it
+		return
+	default:
+	}
 	if err := p.pond.Go(j.work); err != nil {
 		// pond refuses only after Stop, and Stop closes the controller
 		// first, under the same lock as this call: it cannot happen.
@@ -147,39 +160,56 @@ func (p *Pool) dropped(m *overload.Job) {
 // answered, from this shallow frame, with the bookkeeping in functions of
 // their own, so that no job pays for growing the stack.
 func (p *Pool) work(j *job) {
+	lowered := false
 	for j != nil {
-		started := p.begin(j)
+		started, low := p.begin(j)
+		lowered = lowered || low
 		j.err = runTask(j.task)
 		ran := p.end(j, started)
 		j.done <- struct{}{} // j is its submitter's again from here
-		next := p.ctrl.Next(ran)
-		if next == nil {
-			return
+		if next := p.ctrl.Next(ran); next != nil {
+			j = next.Payload.(*job)
+		} else if j = nil; lowered {
+			j = p.linger()
 		}
-		j = next.Payload.(*job)
 	}
 }
 
-// begin notes that j starts now and, with every worker busy, lowers the
-// worker's priority for a long job.
-func (p *Pool) begin(j *job) time.Time {
+// linger waits up to lingerFor for the controller to start a worker, and
+// takes that worker's first job. The controller already counts this worker
+// as gone; a job it hands over here counts as a new worker's.
+func (p *Pool) linger() *job {
+	t := time.NewTimer(lingerFor)
+	defer t.Stop()
+	select {
+	case j := <-p.idle:
+		return j
+	case <-t.C:
+		return nil
+	}
+}
+
+// begin notes that j starts now and, with the workers saturated, lowers
+// the worker's priority for a long job; it reports whether it did.
+func (p *Pool) begin(j *job) (time.Time, bool) {
 	started := time.Now()
 	j.timing = Timing{Queued: j.meta.Queued, Started: started}
 	p.m.QueueWait.Update(j.timing.QueueWait().Seconds())
-	// Lower the priority only when every worker is busy: then every core
-	// is busy with work and IO has to be able to cut in. With a worker
-	// idle there is CPU to spare, and a lowered thread would only lose time
-	// to every other process. (A backlog in the queue was the signal
-	// before the adaptive policy; it keeps the queue so short that the
-	// workers ran unlowered at full load, and health checks waited.) The
-	// worker keeps the lowered thread until the queue runs dry and it
-	// exits, taking the thread with it.
-	if p.cfg.WorkerNice > 0 && j.meta.Cost >= NiceMinCost && p.ctrl.Running() >= p.cfg.Queue.Workers {
+	// Lower the priority only when the workers are saturated (every one is
+	// busy, or work was refused within the last second): then every core
+	// is busy with work and IO has to be able to cut in. Otherwise there is
+	// CPU to spare, and a lowered thread would only lose time to every
+	// other process. (A backlog in the queue was the signal before the
+	// adaptive policy, which keeps the queue so short, under deadlines
+	// often empty, that the workers ran unlowered at full load and health
+	// checks waited.) The worker keeps the lowered thread until the queue
+	// runs dry and it exits, taking the thread with it.
+	if p.cfg.WorkerNice > 0 && j.meta.Cost >= NiceMinCost && p.ctrl.Saturated(started) {
 		// NewPool checked that this works; should it fail now, the task
 		// still runs, at normal priority.
-		_ = lowerPriority(p.cfg.WorkerNice)
+		return started, lowerPriority(p.cfg.WorkerNice) == nil
 	}
-	return started
+	return started, false
 }
 
 // end notes that j finished now and returns what the controller needs to

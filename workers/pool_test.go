@@ -451,3 +451,31 @@ func TestWorkerNiceValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestLoweredWorkerLingersForTheNextJob(t *testing.T) {
+	cfg := static(1, 4, 0)
+	cfg.WorkerNice = 7
+	p, _ := newPool(t, cfg)
+	defer p.Stop()
+	tid := func() (int, int) {
+		var id, nice int
+		if r := do(p, costedTask{func() { id, nice = unix.Gettid(), threadNice(t) }, NiceMinCost}); r.Outcome != overload.Admitted {
+			t.Fatal(r.Outcome)
+		}
+		return id, nice
+	}
+	// One worker, busy with the job itself: saturated, so the job runs
+	// lowered, and its worker waits a moment for another.
+	first, nice := tid()
+	if nice != 7 {
+		t.Fatalf("job on the only worker ran at nice %d, want 7", nice)
+	}
+	if next, _ := tid(); next != first {
+		t.Fatalf("the next job at once ran on thread %d, not the lingering worker's %d", next, first)
+	}
+	// After lingerFor the worker has ended, and its lowered thread with it.
+	time.Sleep(50 * lingerFor) // the worker's timer, with a wide margin
+	if later, _ := tid(); later == first {
+		t.Fatalf("a job long after ran on the lowered thread %d: the worker did not end", later)
+	}
+}
