@@ -1,9 +1,12 @@
 package metrics
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"offload/overload"
 )
 
 func TestRequestsByPathAndCode(t *testing.T) {
@@ -45,5 +48,38 @@ func TestSetsAreIndependent(t *testing.T) {
 	a.JobsSubmitted.Inc()
 	if b.JobsSubmitted.Get() != 0 {
 		t.Fatal("two Metrics share a counter")
+	}
+}
+
+// TestREADMEDocumentsEveryMetric keeps the README's metrics table honest:
+// every offload_* family the server writes has a row.
+func TestREADMEDocumentsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New()
+	m.ObserveOverload(func() overload.Stats { return overload.Stats{} })
+	var b strings.Builder
+	m.WritePrometheus(&b)
+	seen := map[string]bool{}
+	for line := range strings.Lines(b.String()) {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		name, _, _ = strings.Cut(name, "{")
+		if !strings.HasPrefix(name, "offload_") {
+			continue
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && strings.Contains(b.String(), base+"_bucket") {
+				name = base
+			}
+		}
+		if !seen[name] && !strings.Contains(string(readme), "`"+name) {
+			t.Errorf("README.md does not document %s", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) < 20 {
+		t.Fatalf("only %d offload_* families written", len(seen))
 	}
 }

@@ -331,6 +331,21 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	})
 }
 
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(string(readme), "| `-"+f.Name+"` |") {
+			t.Errorf("README.md's flags table has no row for -%s", f.Name)
+		}
+	})
+}
+
 func TestBadFlagsExitTwo(t *testing.T) {
 	for _, args := range [][]string{{"-pool", "0"}, {"-mode", "sideways"}, {"-nope"}, {"extra"}} {
 		var out bytes.Buffer
