@@ -25,6 +25,7 @@ const (
 	ConnectionsClosed   = "offload_connections_closed_total"
 	ConnectionsActive   = "offload_connections_active"
 	JobsSubmitted       = "offload_jobs_submitted_total"
+	JobsAdmitted        = "offload_jobs_admitted_total"
 	JobsRejected        = "offload_jobs_rejected_total"
 	JobsDropped         = "offload_jobs_dropped_total"
 	JobsCompleted       = "offload_jobs_completed_total"
@@ -99,6 +100,7 @@ type Metrics struct {
 
 	// Jobs: CPU work handed to the pool (or run inline).
 	JobsSubmitted *vm.Counter
+	JobsAdmitted  *vm.Counter
 	JobsRejected  *vm.Counter
 	JobsDropped   *vm.Counter
 	JobsCompleted *vm.Counter
@@ -161,6 +163,7 @@ func New() *Metrics {
 		AcceptLimitWaits:       s.NewCounter("offload_accept_limit_waits_total"),
 		AcceptLimitWait:        s.NewPrometheusHistogramExt("offload_accept_limit_wait_seconds", latencyBuckets),
 		JobsSubmitted:          s.NewCounter(JobsSubmitted),
+		JobsAdmitted:           s.NewCounter(JobsAdmitted),
 		JobsRejected:           s.NewCounter(JobsRejected),
 		JobsDropped:            s.NewCounter(JobsDropped),
 		JobsCompleted:          s.NewCounter(JobsCompleted),

@@ -117,6 +117,7 @@ func (p *Pool) Do(t Task, req Request) Result {
 		p.recycle(j)
 		return res
 	}
+	p.m.JobsAdmitted.Inc()
 	<-j.done
 	res := Result{Outcome: j.meta.Outcome, RetryAfter: j.meta.RetryAfter, Err: j.err, Timing: j.timing}
 	p.recycle(j)

@@ -98,6 +98,7 @@ func NewInline(m *metrics.Metrics) *Inline {
 // Do runs t on the calling goroutine.
 func (in *Inline) Do(t Task, req Request) Result {
 	in.m.JobsSubmitted.Inc()
+	in.m.JobsAdmitted.Inc()
 	in.running.Add(1)
 	now := time.Now()
 	res := Result{Timing: Timing{Queued: now, Started: now}}

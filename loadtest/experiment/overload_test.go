@@ -138,6 +138,9 @@ func checkJobInvariants(t *testing.T, m map[string]float64) {
 	if sub != done+rej+drop+inFlight {
 		t.Errorf("submitted %v != completed %v + rejected %v + dropped %v + in flight %v", sub, done, rej, drop, inFlight)
 	}
+	if adm := m[metrics.JobsAdmitted]; adm != sub-rej {
+		t.Errorf("admitted %v != submitted %v - rejected %v", adm, sub, rej)
+	}
 	var byReason float64
 	for _, r := range overload.Refusals() {
 		byReason += m[metrics.RefusedSeries(r)]
