@@ -73,17 +73,15 @@ func FuzzRequestHeaders(f *testing.F) {
 	runner := &fakeRunner{}
 	h, _ := newHandler(runner, false)
 	f.Fuzz(func(t *testing.T, priority, envoy, timeout string) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("GET")
-		ctx.Request.SetRequestURI("/data")
-		for name, v := range map[string]string{HeaderPriority: priority, HeaderEnvoyTimeout: envoy, HeaderRequestTimeout: timeout} {
-			if v != "" {
-				ctx.Request.Header.Set(name, v)
-			}
-		}
 		runner.req = workers.Request{Urgency: -1}
 		start := time.Now()
-		h.Serve(&ctx)
+		ctx := serveData(h, func(rh *fasthttp.RequestHeader) {
+			for name, v := range map[string]string{HeaderPriority: priority, HeaderEnvoyTimeout: envoy, HeaderRequestTimeout: timeout} {
+				if v != "" {
+					rh.Set(name, v)
+				}
+			}
+		})
 		body := string(ctx.Response.Body())
 		switch code := ctx.Response.StatusCode(); code {
 		case 200:

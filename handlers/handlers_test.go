@@ -59,6 +59,16 @@ func newHandler(r workers.Runner, draining bool) (*Handler, *metrics.Metrics) {
 	}), m
 }
 
+// serveData sends GET /data, with the headers setHeader adds, through h.
+func serveData(h *Handler, setHeader func(*fasthttp.RequestHeader)) *fasthttp.RequestCtx {
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/data")
+	setHeader(&ctx.Request.Header)
+	h.Serve(ctx)
+	return ctx
+}
+
 func serve(h *Handler, method, uri string) *fasthttp.Response {
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.SetMethod(method)
@@ -207,13 +217,11 @@ func TestPriorityHeader(t *testing.T) {
 	for _, tc := range cases {
 		runner := &fakeRunner{}
 		h, _ := newHandler(runner, false)
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("GET")
-		ctx.Request.SetRequestURI("/data")
-		for _, v := range tc.values {
-			ctx.Request.Header.Add("Priority", v)
-		}
-		h.Serve(&ctx)
+		ctx := serveData(h, func(rh *fasthttp.RequestHeader) {
+			for _, v := range tc.values {
+				rh.Add("Priority", v)
+			}
+		})
 		if ctx.Response.StatusCode() != 200 || runner.req.Urgency != tc.want {
 			t.Errorf("Priority %q: %d, urgency %d; want 200 and %d", tc.values, ctx.Response.StatusCode(), runner.req.Urgency, tc.want)
 		}
@@ -244,14 +252,12 @@ func TestDeadlineHeaders(t *testing.T) {
 	for _, tc := range cases {
 		runner := &fakeRunner{}
 		h, _ := newHandler(runner, false)
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("GET")
-		ctx.Request.SetRequestURI("/data")
-		for k, v := range tc.header {
-			ctx.Request.Header.Set(k, v)
-		}
 		before := time.Now()
-		h.Serve(&ctx)
+		ctx := serveData(h, func(rh *fasthttp.RequestHeader) {
+			for k, v := range tc.header {
+				rh.Set(k, v)
+			}
+		})
 		after := time.Now()
 		body := string(ctx.Response.Body())
 		if tc.bad != "" {
@@ -278,11 +284,7 @@ func TestDeadlineMissedIsCounted(t *testing.T) {
 		missed float64
 	}{{"1ms", 1}, {"10s", 0}} {
 		h, m := newHandler(&fakeRunner{delay: 5 * time.Millisecond}, false)
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("GET")
-		ctx.Request.SetRequestURI("/data")
-		ctx.Request.Header.Set("X-Request-Timeout", tc.budget)
-		h.Serve(&ctx)
+		ctx := serveData(h, func(rh *fasthttp.RequestHeader) { rh.Set("X-Request-Timeout", tc.budget) })
 		if got := float64(m.DeadlineMissed.Get()); ctx.Response.StatusCode() != 200 || got != tc.missed {
 			t.Errorf("5 ms of work on a %s budget: %d, missed %v; want 200 and %v", tc.budget, ctx.Response.StatusCode(), got, tc.missed)
 		}
