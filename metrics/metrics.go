@@ -1,15 +1,18 @@
 // Package metrics holds every metric offload exposes, registered in one
 // github.com/VictoriaMetrics/metrics Set, and writes them in the Prometheus
-// text format together with Go runtime and process metrics.
+// text format, each family with its # HELP and # TYPE, together with Go
+// runtime and process metrics.
 //
-// All metric names live in this file, so a dashboard or a scraper has one
-// place to look. Each Metrics value owns its own Set: two servers in one
-// process (as in tests) never share counters.
+// All metric names and their help texts live in this file, so a dashboard
+// or a scraper has one place to look. Each Metrics value owns its own Set:
+// two servers in one process (as in tests) never share counters.
 package metrics
 
 import (
+	"bytes"
 	"io"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,17 +37,75 @@ const (
 	JobsRefused         = "offload_jobs_refused_total"
 	JobsByUrgency       = "offload_jobs_by_urgency_total"
 	RetryAfter          = "offload_retry_after_seconds"
-	QueueWait           = "offload_job_queue_wait_seconds"
+	QueueWait           = "offload_jobs_queue_wait_seconds"
+	WorkTime            = "offload_jobs_work_seconds"
 	OverloadActive      = "offload_overload_active"
 	OverloadEpisodes    = "offload_overload_episodes_total"
 	OverloadSeconds     = "offload_overload_seconds_total"
 	OverloadBound       = "offload_overload_admission_bound_seconds"
 	OverloadTarget      = "offload_overload_queue_target_seconds"
-	JobWallEstimate     = "offload_job_wall_estimate_seconds"
-	JobSlowdownEstimate = "offload_job_slowdown_estimate"
+	JobWallEstimate     = "offload_jobs_wall_estimate_seconds"
+	JobSlowdown         = "offload_jobs_slowdown_ratio"
 	QueueLIFO           = "offload_queue_lifo"
 	DeadlineMissed      = "offload_deadline_missed_total"
+	RequestDuration     = "offload_request_duration_seconds"
+	HTTPRequests        = "offload_http_requests_total"
+	AcceptErrors        = "offload_accept_errors_total"
+	AcceptLimitWaits    = "offload_accept_limit_waits_total"
+	AcceptLimitWait     = "offload_accept_limit_wait_seconds"
+	WorkIteration       = "offload_work_iteration_seconds"
+	WorkIterations      = "offload_work_default_iterations"
+	ListenQueueLength   = "offload_listen_queue_length"
+	ListenQueueCapacity = "offload_listen_queue_capacity"
+	BuildInfo           = "offload_build_info"
+	ConfigInfo          = "offload_config_info"
+	ConfigWorkers       = "offload_config_workers"
+	ConfigQueue         = "offload_config_queue_capacity"
+	ConfigMaxConns      = "offload_config_max_connections"
 )
+
+// help is the # HELP text of every offload family: what it counts, in a
+// sentence.
+var help = map[string]string{
+	ConnectionsAccepted: "Connections the acceptors took off the listen queue.",
+	ConnectionsClosed:   "Connections closed, each counted once.",
+	ConnectionsActive:   "Connections open now: accepted minus closed.",
+	AcceptErrors:        "Errors of accept(2) by kind: connection (skipped), resource (EMFILE and the like: the acceptor paused), other (the server stopped).",
+	AcceptLimitWaits:    "Times an acceptor found -max-conns reached and waited for a connection to close.",
+	AcceptLimitWait:     "How long an acceptor waited at -max-conns.",
+	JobsSubmitted:       "/data jobs handed to the worker pool, or run inline.",
+	JobsAdmitted:        "Jobs admitted: started at once or queued.",
+	JobsRejected:        "Jobs refused at once, for any reason.",
+	JobsDropped:         "Jobs admitted and then dropped before they ran.",
+	JobsCompleted:       "Jobs that ran to the end.",
+	JobsQueued:          "Jobs waiting for a worker now.",
+	JobsRunning:         "Jobs running now.",
+	JobsRefused:         "Jobs refused or dropped, by reason.",
+	JobsByUrgency:       "Jobs by RFC 9218 urgency and outcome (completed or refused).",
+	RetryAfter:          "Retry-After values handed out with refusals.",
+	QueueWait:           "Time from a job's submission until a worker took it.",
+	WorkTime:            "Time a job ran on its worker.",
+	OverloadActive:      "1 while the overload controller considers the queue overloaded.",
+	OverloadEpisodes:    "Overloads begun.",
+	OverloadSeconds:     "Time spent overloaded, the current episode included.",
+	OverloadBound:       "Predicted wait above which a job of the default urgency is refused while overloaded.",
+	OverloadTarget:      "Effective queueing-delay target of standing-queue detection.",
+	JobWallEstimate:     "Moving average of a job's wall time.",
+	JobSlowdown:         "Moving average of a job's wall time over its calibrated CPU cost.",
+	QueueLIFO:           "1 while the queue serves newest first.",
+	DeadlineMissed:      "Jobs answered 200 after their client's deadline.",
+	RequestDuration:     "Handler time of HTTP requests, by path.",
+	HTTPRequests:        "Answered HTTP requests, by path and status code.",
+	WorkIteration:       "Calibrated single-core time of one iteration of the work.",
+	WorkIterations:      "Iterations of one /data job of -work.",
+	ListenQueueLength:   "Connections waiting in the kernel's accept queues of the server's listeners now.",
+	ListenQueueCapacity: "Capacity of those accept queues: the effective listen backlog, summed over the listeners.",
+	BuildInfo:           "Always 1; the labels say which build is running.",
+	ConfigInfo:          "Always 1; the labels say how the server was configured.",
+	ConfigWorkers:       "Worker goroutines of the pool (-pool).",
+	ConfigQueue:         "Most jobs that may wait for a worker (-queue).",
+	ConfigMaxConns:      "Most simultaneous connections (-max-conns).",
+}
 
 // RefusedSeries is the series of JobsRefused for reason r, e.g.
 // offload_jobs_refused_total{reason="predicted_wait"}.
@@ -66,12 +127,12 @@ var knownPaths = [...]string{"/data", "/healthz", "/readyz", "/metrics", "other"
 // them up without formatting a name. Other codes are created on first use.
 var knownCodes = [...]int{200, 400, 404, 405, 408, 413, 431, 500, 503}
 
-// latencyBuckets are upper bounds in seconds. They extend the original
-// experiment's buckets (1 ms to 5 s) down to 50 µs, where /healthz lives.
 // retryAfterBuckets are upper bounds in seconds of the Retry-After values
 // handed out, which are whole seconds from 1 to -max-retry-after.
 var retryAfterBuckets = []float64{1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 60, 120}
 
+// latencyBuckets are upper bounds in seconds. They extend the original
+// experiment's buckets (1 ms to 5 s) down to 50 µs, where /healthz lives.
 var latencyBuckets = []float64{
 	0.00005, 0.0001, 0.00025, 0.0005,
 	0.001, 0.002, 0.005, 0.007, 0.01, 0.02, 0.03, 0.04, 0.05,
@@ -117,14 +178,15 @@ type Metrics struct {
 	// client's deadline: what admission by deadline failed to prevent.
 	DeadlineMissed *vm.Counter
 
-	// WorkNanosPerIteration and WorkIterations describe the start-up
+	// WorkIteration (seconds) and WorkIterations describe the start-up
 	// calibration that turns -work durations into iteration counts.
-	WorkNanosPerIteration *vm.Gauge
-	WorkIterations        *vm.Gauge
+	WorkIteration  *vm.Gauge
+	WorkIterations *vm.Gauge
 
 	requests [len(knownPaths)]pathRequests
 	answered atomic.Uint64
 	jobs     atomic.Pointer[JobSource]
+	buffers  sync.Pool // *bytes.Buffer for WritePrometheus
 }
 
 // refusalReasons are the reasons a job can be refused, in the order of
@@ -151,29 +213,34 @@ type pathRequests struct {
 
 // New returns a Metrics with every series registered in a fresh Set.
 func New() *Metrics {
+	// VictoriaMetrics/metrics keeps this switch for the whole process; every
+	// Set of this program writes # HELP and # TYPE lines.
+	vm.ExposeMetadata(true)
 	s := vm.NewSet()
 	m := &Metrics{
 		set:                    s,
 		ConnectionsAccepted:    s.NewCounter(ConnectionsAccepted),
 		ConnectionsClosed:      s.NewCounter(ConnectionsClosed),
 		ConnectionsActive:      s.NewGauge(ConnectionsActive, nil),
-		AcceptErrorsConnection: s.NewCounter(`offload_accept_errors_total{kind="connection"}`),
-		AcceptErrorsResource:   s.NewCounter(`offload_accept_errors_total{kind="resource"}`),
-		AcceptErrorsOther:      s.NewCounter(`offload_accept_errors_total{kind="other"}`),
-		AcceptLimitWaits:       s.NewCounter("offload_accept_limit_waits_total"),
-		AcceptLimitWait:        s.NewPrometheusHistogramExt("offload_accept_limit_wait_seconds", latencyBuckets),
+		AcceptErrorsConnection: s.NewCounter(AcceptErrors + `{kind="connection"}`),
+		AcceptErrorsResource:   s.NewCounter(AcceptErrors + `{kind="resource"}`),
+		AcceptErrorsOther:      s.NewCounter(AcceptErrors + `{kind="other"}`),
+		AcceptLimitWaits:       s.NewCounter(AcceptLimitWaits),
+		AcceptLimitWait:        s.NewPrometheusHistogramExt(AcceptLimitWait, latencyBuckets),
 		JobsSubmitted:          s.NewCounter(JobsSubmitted),
 		JobsAdmitted:           s.NewCounter(JobsAdmitted),
 		JobsRejected:           s.NewCounter(JobsRejected),
 		JobsDropped:            s.NewCounter(JobsDropped),
 		JobsCompleted:          s.NewCounter(JobsCompleted),
 		QueueWait:              s.NewPrometheusHistogramExt(QueueWait, latencyBuckets),
-		WorkTime:               s.NewPrometheusHistogramExt("offload_job_work_seconds", latencyBuckets),
+		WorkTime:               s.NewPrometheusHistogramExt(WorkTime, latencyBuckets),
 		RetryAfter:             s.NewPrometheusHistogramExt(RetryAfter, retryAfterBuckets),
 		DeadlineMissed:         s.NewCounter(DeadlineMissed),
-		WorkNanosPerIteration:  s.NewGauge("offload_work_calibration_ns_per_iteration", nil),
-		WorkIterations:         s.NewGauge("offload_work_default_iterations", nil),
+		WorkIteration:          s.NewGauge(WorkIteration, nil),
+		WorkIterations:         s.NewGauge(WorkIterations, nil),
 	}
+	m.buffers.New = func() any { return new(bytes.Buffer) }
+	s.NewGauge(buildInfo(), func() float64 { return 1 })
 	m.JobsQueued = s.NewGauge(JobsQueued, func() float64 { return m.jobCount(JobSource.Queued) })
 	m.JobsRunning = s.NewGauge(JobsRunning, func() float64 { return m.jobCount(JobSource.Running) })
 	for i, r := range refusalReasons {
@@ -185,7 +252,7 @@ func New() *Metrics {
 	for i, p := range knownPaths {
 		r := &m.requests[i]
 		r.path = p
-		r.duration = s.NewPrometheusHistogramExt(`offload_request_duration_seconds{path="`+p+`"}`, latencyBuckets)
+		r.duration = s.NewPrometheusHistogramExt(RequestDuration+`{path="`+p+`"}`, latencyBuckets)
 		for j, code := range knownCodes {
 			r.byCode[j] = s.NewCounter(requestsName(p, code))
 		}
@@ -194,7 +261,7 @@ func New() *Metrics {
 }
 
 func requestsName(path string, code int) string {
-	return `offload_http_requests_total{path="` + path + `",code="` + strconv.Itoa(code) + `"}`
+	return HTTPRequests + `{path="` + path + `",code="` + strconv.Itoa(code) + `"}`
 }
 
 // ObserveRequest records one answered HTTP request: its duration under its
@@ -277,7 +344,7 @@ func (m *Metrics) ObserveOverload(stats func() overload.Stats) {
 		vm.WriteGaugeFloat64(w, OverloadBound, st.Bound.Seconds())
 		vm.WriteGaugeFloat64(w, OverloadTarget, st.Target.Seconds())
 		vm.WriteGaugeFloat64(w, JobWallEstimate, st.JobWall.Seconds())
-		vm.WriteGaugeFloat64(w, JobSlowdownEstimate, st.Slowdown)
+		vm.WriteGaugeFloat64(w, JobSlowdown, st.Slowdown)
 		vm.WriteGaugeUint64(w, QueueLIFO, b2u(st.LIFO))
 	})
 }
@@ -291,12 +358,3 @@ func b2u(b bool) uint64 {
 
 // Answered is the number of requests answered so far, all paths and codes.
 func (m *Metrics) Answered() uint64 { return m.answered.Load() }
-
-// WritePrometheus writes the offload metrics followed by Go runtime and
-// process metrics (CPU seconds, RSS, open and maximum fds) in the Prometheus
-// text format.
-func (m *Metrics) WritePrometheus(w io.Writer) {
-	m.set.WritePrometheus(w)
-	vm.WriteProcessMetrics(w)
-	vm.WriteFDMetrics(w)
-}

@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	m := metrics.New()
-	m.WorkNanosPerIteration.Set(cal.NanosPerIteration)
+	m.WorkIteration.Set(cal.NanosPerIteration / 1e9)
 	m.WorkIterations.Set(float64(cal.Iterations(cfg.Work)))
 
 	s := &Server{cfg: cfg, log: log, m: m}
@@ -104,6 +104,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return nil, err
 	}
+
+	m.ObserveListenQueue(s.group.ListenQueue)
+	m.SetConfig(metrics.Config{
+		Mode: cfg.Mode, Overload: cfg.Overload, QueueOrder: cfg.QueueOrder,
+		Workers: cfg.Pool, Queue: cfg.Queue, MaxConns: cfg.MaxConns,
+	})
 
 	if cfg.DebugAddr != "" {
 		if s.debug, err = startDebug(ctx, cfg.DebugAddr); err != nil {
