@@ -64,6 +64,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	StatsInterval   time.Duration
 	DebugAddr       string
+	MetricsAddr     string
 	LogLevel        slog.Level
 	LogFormat       string
 }
@@ -155,6 +156,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"on SIGTERM/SIGINT, how long to drain before closing connections and exiting non-zero")
 	fs.DurationVar(&c.StatsInterval, "stats-interval", c.StatsInterval,
 		"print per-second rates of connections and jobs to stderr at this interval (0: off)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr,
+		"also serve /metrics on this separate `address`, outside the service's acceptors and connection limit, e.g. 127.0.0.1:9464 (empty: off; the same as -debug-addr: one listener for both)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr,
 		"serve Go's pprof profiles at /debug/pprof/ on this separate `address`, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")

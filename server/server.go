@@ -40,7 +40,7 @@ type Server struct {
 	pool     *workers.Pool // nil in inline mode
 	runner   workers.Runner
 	http     *fasthttp.Server
-	debug    *debugServer // nil without -debug-addr
+	side     []*sideServer // -metrics-addr and -debug-addr, one each or one for both
 	draining atomic.Bool
 }
 
@@ -111,15 +111,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Workers: cfg.Pool, Queue: cfg.Queue, MaxConns: cfg.MaxConns,
 	})
 
-	if cfg.DebugAddr != "" {
-		if s.debug, err = startDebug(ctx, cfg.DebugAddr); err != nil {
-			s.group.Close()
-			if s.pool != nil {
-				s.pool.Stop()
-			}
-			return nil, err
+	if err := s.startSide(ctx); err != nil {
+		s.closeSide()
+		s.group.Close()
+		if s.pool != nil {
+			s.pool.Stop()
 		}
-		log.Info("serving pprof", "debug_addr", s.debug.ln.Addr().String())
+		return nil, err
 	}
 
 	s.runner = runner
@@ -206,15 +204,64 @@ func (s *Server) Run(ctx context.Context) error {
 	if !serveReturned {
 		failure = errors.Join(failure, <-served)
 	}
-	if s.debug != nil {
-		failure = errors.Join(failure, s.debug.close())
+	return errors.Join(failure, s.closeSide())
+}
+
+// startSide starts the -metrics-addr and -debug-addr listeners: one
+// listener serving both when the two addresses are the same.
+func (s *Server) startSide(ctx context.Context) error {
+	type side struct {
+		flag, addr string
+		routes     sideRoutes
 	}
-	return failure
+	var sides []side
+	switch m, d := s.cfg.MetricsAddr, s.cfg.DebugAddr; {
+	case m != "" && m == d:
+		sides = []side{{"-metrics-addr and -debug-addr", m, sideRoutes{metrics: s.m, pprof: true}}}
+	default:
+		if m != "" {
+			sides = append(sides, side{"-metrics-addr", m, sideRoutes{metrics: s.m}})
+		}
+		if d != "" {
+			sides = append(sides, side{"-debug-addr", d, sideRoutes{pprof: true}})
+		}
+	}
+	for _, sd := range sides {
+		srv, err := startSide(ctx, sd.flag, sd.addr, sd.routes)
+		if err != nil {
+			return err
+		}
+		s.side = append(s.side, srv)
+		s.log.Info("serving operators' endpoints", "flag", sd.flag, "addr", srv.ln.Addr().String(),
+			"metrics", sd.routes.metrics != nil, "pprof", sd.routes.pprof)
+	}
+	return nil
+}
+
+func (s *Server) closeSide() error {
+	var err error
+	for _, d := range s.side {
+		err = errors.Join(err, d.close())
+	}
+	return err
+}
+
+// MetricsAddr is the address of the -metrics-addr listener, or nil without
+// one.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.cfg.MetricsAddr == "" || len(s.side) == 0 {
+		return nil
+	}
+	return s.side[0].ln.Addr()
 }
 
 // shutdown drains the server within -shutdown-timeout, or forces it.
 func (s *Server) shutdown() error {
 	s.draining.Store(true)
+	// Stop accepting here rather than only through fasthttp's Shutdown,
+	// which closes the listeners its Serve has registered: a shutdown that
+	// comes before a Serve got that far would leave it accepting for ever.
+	s.group.Close()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -484,3 +484,33 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatalf("New with two bad flags returned %v, want both named", err)
 	}
 }
+
+func TestMetricsAndDebugListeners(t *testing.T) {
+	get := func(addr, path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", addr, path, err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	// The same address for both: one listener serves both.
+	r := start(t, func(c *config.Config) { c.MetricsAddr, c.DebugAddr = "127.0.0.1:0", "127.0.0.1:0" })
+	addr := r.srv.MetricsAddr().String()
+	if get(addr, "/metrics") != 200 || get(addr, "/debug/pprof/") != 200 {
+		t.Fatalf("one listener for -metrics-addr and -debug-addr does not serve both")
+	}
+	// Apart: pprof is not on the metrics listener.
+	r2 := start(t, func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" })
+	addr = r2.srv.MetricsAddr().String()
+	if get(addr, "/metrics") != 200 || get(addr, "/debug/pprof/") != 404 {
+		t.Fatalf("-metrics-addr alone: want /metrics and no pprof")
+	}
+	if code, _, _ := r2.get(t, "/metrics"); code != 200 {
+		t.Fatalf("/metrics on the service port: %d, want it kept", code)
+	}
+	if r.srv.MetricsAddr() == nil || start(t, nil).srv.MetricsAddr() != nil {
+		t.Fatal("MetricsAddr: want the listener's address with -metrics-addr, nil without")
+	}
+}
