@@ -21,8 +21,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "TCP `address` to listen on")
-	// Accepted for the benchmark harness, which passes it to every server.
+	// Accepted for the benchmark harness, which passes them to every server.
 	_ = flag.String("log-format", "text", "ignored")
+	_ = flag.String("metrics-addr", "", "ignored: the plain server has no metrics")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,17 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago, for a server's -debug-addr.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
 
 // workShare takes a CPU profile of the server at debugAddr over d and
 // returns the share of its CPU samples spent in the work

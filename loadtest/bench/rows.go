@@ -129,7 +129,7 @@ func (b *bench) workEfficiency(ctx context.Context) Row {
 // next, so load windows alternate with unit-cost measurements (while the
 // server idles) and each side is summed over all of them.
 func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, share float64, unit cost, err error) {
-	debugAddr, err := freeAddr()
+	debugAddr, err := experiment.FreeAddr()
 	if err != nil {
 		return 0, 0, 0, cost{}, err
 	}

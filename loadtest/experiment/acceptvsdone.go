@@ -591,9 +591,10 @@ func (mr *ModeRun) fill(res *loadtest.Result, rates []float64, step, interval ti
 	}
 }
 
-// samples are what the experiment measures itself over a run, outside the
-// server: the kernel's listen queue, and the CPU used by the server and by
-// this process (the load generator) per wall second.
+// samples are what the experiment measures over a run besides the stats
+// lines: the kernel's listen queue (as the server's metrics listener
+// reports it), and the CPU used by the server and by this process (the load
+// generator) per wall second.
 type samples struct {
 	backlog, serverCPU, generatorCPU, otherCPU []loadtest.Point
 	err                                        error
@@ -627,7 +628,7 @@ func sample(srv *ServerProcess, start time.Time, interval time.Duration, done <-
 			return out
 		case <-tick.C:
 		}
-		q, err := srv.ListenQueue()
+		q, err := srv.ListenQueue(context.Background())
 		if err != nil {
 			out.err = err
 			return out

@@ -42,7 +42,8 @@ type ServerConfig struct {
 
 	// Args are server flags. StartServer sets -addr 127.0.0.1:0 and
 	// -log-format text itself, because it reads the listening address from
-	// the ready line; Args must not set -addr or -log-format, nor a
+	// the ready line, and -metrics-addr, where it reads the server's metrics
+	// from; Args must not set -addr, -log-format or -metrics-addr, nor a
 	// -log-level that hides that info-level line.
 	Args []string
 
@@ -80,7 +81,8 @@ type ServerConfig struct {
 type ServerProcess struct {
 	cfg  ServerConfig
 	cmd  *exec.Cmd
-	addr string
+	addr        string
+	metricsAddr string // the -metrics-addr listener
 	logs *logRing
 
 	exited  chan struct{} // closed once the process has exited and been reaped
@@ -154,7 +156,11 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*ServerProcess, error) 
 	if err := checkServerConfig(&cfg); err != nil {
 		return nil, err
 	}
-	args := append([]string{"-addr", "127.0.0.1:0", "-log-format", "text"}, cfg.Args...)
+	metricsAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"-addr", "127.0.0.1:0", "-log-format", "text", "-metrics-addr", metricsAddr}, cfg.Args...)
 	cmd := exec.Command(cfg.Binary, args...)
 	cmd.Env = environWith(os.Environ(), "GOMAXPROCS", cfg.Procs)
 	logs := newLogRing(cfg.LogLines, cfg.Log, cfg.OnLine)
@@ -173,7 +179,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*ServerProcess, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, &ServerError{Op: "could not be started", Err: err}
 	}
-	s := &ServerProcess{cfg: cfg, cmd: cmd, logs: logs, exited: make(chan struct{})}
+	s := &ServerProcess{cfg: cfg, cmd: cmd, logs: logs, metricsAddr: metricsAddr, exited: make(chan struct{})}
 	go func() {
 		s.waitErr = cmd.Wait()
 		close(s.exited)
@@ -212,7 +218,7 @@ func checkServerConfig(cfg *ServerConfig) error {
 	for i, a := range cfg.Args {
 		_, value, hasValue := strings.Cut(a, "=")
 		switch name := flagName(a); name {
-		case "addr", "log-format":
+		case "addr", "log-format", "metrics-addr":
 			return fmt.Errorf("server flag %s is set by the experiment (it reads the address from the text log); remove it", a)
 		case "log-level":
 			if !hasValue && i+1 < len(cfg.Args) {
@@ -312,6 +318,10 @@ func (s *ServerProcess) Addr() string { return s.addr }
 
 // URL returns the http URL of path (e.g. "/data") on the server.
 func (s *ServerProcess) URL(path string) string { return "http://" + s.addr + path }
+
+// MetricsURL is the server's /metrics on its -metrics-addr listener, which
+// answers even when the service port is full.
+func (s *ServerProcess) MetricsURL() string { return "http://" + s.metricsAddr + "/metrics" }
 
 // PID is the server's process id.
 func (s *ServerProcess) PID() int { return s.cmd.Process.Pid }
@@ -417,19 +427,20 @@ func parseStatusKB(data []byte, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s line: the process has exited", field)
 }
 
-// Metrics fetches /metrics once and returns every sample by series, as
-// loadtest.ParsePrometheusText does.
+// Metrics fetches /metrics once from the -metrics-addr listener and
+// returns every sample by series, as loadtest.ParsePrometheusText does.
 func (s *ServerProcess) Metrics(ctx context.Context) (map[string]float64, error) {
-	code, body, err := httpGet(ctx, s.addr, "/metrics", 5*time.Second)
+	url := s.MetricsURL()
+	code, body, err := httpGet(ctx, s.metricsAddr, "/metrics", 5*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", s.URL("/metrics"), err)
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	if code != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: status %d", s.URL("/metrics"), code)
+		return nil, fmt.Errorf("scrape %s: status %d", url, code)
 	}
 	m, err := loadtest.ParsePrometheusText(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", s.URL("/metrics"), err)
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	return m, nil
 }
@@ -571,6 +582,17 @@ func (l *logRing) tail() []string {
 		out = append(out, string(l.partial))
 	}
 	return out
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago, for a server's side listeners.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
 }
 
 // httpGet makes one GET request on a fresh connection and returns the

