@@ -79,11 +79,11 @@ type ServerConfig struct {
 // ServerProcess must be ended with Stop or Kill, which also ends the
 // goroutine that waits for it.
 type ServerProcess struct {
-	cfg  ServerConfig
-	cmd  *exec.Cmd
+	cfg         ServerConfig
+	cmd         *exec.Cmd
 	addr        string
 	metricsAddr string // the -metrics-addr listener
-	logs *logRing
+	logs        *logRing
 
 	exited  chan struct{} // closed once the process has exited and been reaped
 	waitErr error         // what cmd.Wait returned; read after exited is closed
