@@ -68,11 +68,14 @@ wrk-sweep: build ## the sweep driven by wrk and the built-in generator side by s
 
 # Performance (issue 4). Both start their own servers on 127.0.0.1; run them
 # on an otherwise idle machine, and not at the same time as each other.
-.PHONY: bench soak
+.PHONY: bench soak cluster
 
 bench: build ## every performance target, one report row each (about 6 minutes on 2 cores)
 	$(GO) build -o bin/plainserver ./internal/plainserver
 	./bin/loadtest bench -out results
+
+cluster: build ## three servers behind HAProxy (deploy/haproxy), restarted in turn under load; every request must get its 200
+	./bin/loadtest cluster
 
 soak: build ## 10 minutes at 80% of capacity with slowloris and reset bursts; resources must stay flat
 	./bin/loadtest soak -out results

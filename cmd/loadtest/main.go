@@ -7,6 +7,7 @@
 //	loadtest bench [flags]              the performance targets, a report row each
 //	loadtest soak [flags]               a long run with abusive clients
 //	loadtest overload [flags]           the overload policies side by side
+//	loadtest cluster [flags]            a rolling restart of three servers behind HAProxy
 //
 // Run "loadtest <command> -h" for every flag and its default. Exit status is
 // 0 on success, 1 when the test or experiment failed, and 2 for invalid
@@ -68,6 +69,7 @@ func commands() []command {
 		{"bench", "every performance target measured, one report row each", benchCommand},
 		{"soak", "long run at 80% of capacity with abusive clients; resources must stay flat", soakCommand},
 		{"overload", "static queue against adaptive overload control, phase after phase, side by side", overloadCommand},
+		{"cluster", "three servers behind HAProxy, restarted in turn under load; every request must be answered", clusterCommand},
 	}
 }
 

@@ -40,12 +40,15 @@ type ServerConfig struct {
 	// Binary is the server executable, e.g. "bin/server".
 	Binary string
 
-	// Args are server flags. StartServer sets -addr 127.0.0.1:0 and
+	// Args are server flags. StartServer sets -addr (see Addr) and
 	// -log-format text itself, because it reads the listening address from
 	// the ready line, and -metrics-addr, where it reads the server's metrics
 	// from; Args must not set -addr, -log-format or -metrics-addr, nor a
 	// -log-level that hides that info-level line.
 	Args []string
+
+	// Addr is the server's -addr; empty means 127.0.0.1:0, a free port.
+	Addr string
 
 	// Procs is the server's GOMAXPROCS (set in its environment); 0 leaves
 	// the Go runtime's default, every CPU.
@@ -160,7 +163,11 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*ServerProcess, error) 
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"-addr", "127.0.0.1:0", "-log-format", "text", "-metrics-addr", metricsAddr}, cfg.Args...)
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	args := append([]string{"-addr", addr, "-log-format", "text", "-metrics-addr", metricsAddr}, cfg.Args...)
 	cmd := exec.Command(cfg.Binary, args...)
 	cmd.Env = environWith(os.Environ(), "GOMAXPROCS", cfg.Procs)
 	logs := newLogRing(cfg.LogLines, cfg.Log, cfg.OnLine)
