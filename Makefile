@@ -16,9 +16,13 @@ FUZZTIME     ?= 60s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# -buildvcs=auto records the git revision (offload_build_info) whenever the
+# tree is a git checkout, whatever GOFLAGS the environment sets.
+BUILDFLAGS ?= -buildvcs=auto
+
 build: ## build bin/server and bin/loadtest
-	$(GO) build -o bin/server ./cmd/server
-	@if [ -d cmd/loadtest ]; then $(GO) build -o bin/loadtest ./cmd/loadtest; fi
+	$(GO) build $(BUILDFLAGS) -o bin/server ./cmd/server
+	@if [ -d cmd/loadtest ]; then $(GO) build $(BUILDFLAGS) -o bin/loadtest ./cmd/loadtest; fi
 
 run: build ## build and serve on :8080 with the defaults (pass flags with ARGS="-pool 4")
 	./bin/server $(ARGS)
