@@ -32,6 +32,7 @@ const (
 	JobsRejected        = "offload_jobs_rejected_total"
 	JobsDropped         = "offload_jobs_dropped_total"
 	JobsCompleted       = "offload_jobs_completed_total"
+	JobsCPU             = "offload_jobs_cpu_seconds_total"
 	JobsQueued          = "offload_jobs_queued"
 	JobsRunning         = "offload_jobs_running"
 	JobsRefused         = "offload_jobs_refused_total"
@@ -78,6 +79,7 @@ var help = map[string]string{
 	JobsRejected:        "Jobs refused at once, for any reason.",
 	JobsDropped:         "Jobs admitted and then dropped before they ran.",
 	JobsCompleted:       "Jobs that ran to the end.",
+	JobsCPU:             "CPU time of the threads that ran jobs, while they ran them (each thread's own clock; jobs cheaper than 50us are not timed); over process_cpu_seconds_total it is the share of the server's CPU that went into the work.",
 	JobsQueued:          "Jobs waiting for a worker now.",
 	JobsRunning:         "Jobs running now.",
 	JobsRefused:         "Jobs refused or dropped, by reason.",
@@ -165,10 +167,12 @@ type Metrics struct {
 	JobsRejected  *vm.Counter
 	JobsDropped   *vm.Counter
 	JobsCompleted *vm.Counter
-	JobsQueued    *vm.Gauge
-	JobsRunning   *vm.Gauge
-	QueueWait     *vm.PrometheusHistogram
-	WorkTime      *vm.PrometheusHistogram
+	// JobsCPU sums the thread CPU time of the jobs that ran.
+	JobsCPU     *vm.FloatCounter
+	JobsQueued  *vm.Gauge
+	JobsRunning *vm.Gauge
+	QueueWait   *vm.PrometheusHistogram
+	WorkTime    *vm.PrometheusHistogram
 
 	// Refusals: by reason, by urgency, and the Retry-After they were given.
 	refused    [len(refusalReasons)]*vm.Counter
@@ -232,6 +236,7 @@ func New() *Metrics {
 		JobsRejected:           s.NewCounter(JobsRejected),
 		JobsDropped:            s.NewCounter(JobsDropped),
 		JobsCompleted:          s.NewCounter(JobsCompleted),
+		JobsCPU:                s.NewFloatCounter(JobsCPU),
 		QueueWait:              s.NewPrometheusHistogramExt(QueueWait, latencyBuckets),
 		WorkTime:               s.NewPrometheusHistogramExt(WorkTime, latencyBuckets),
 		RetryAfter:             s.NewPrometheusHistogramExt(RetryAfter, retryAfterBuckets),
@@ -305,9 +310,11 @@ func (m *Metrics) jobCount(f func(JobSource) int) float64 {
 	return 0
 }
 
-// CountCompleted counts a job of urgency u that ran for d.
-func (m *Metrics) CountCompleted(u int, d time.Duration) {
+// CountCompleted counts a job of urgency u that ran for d and took cpu of
+// its thread's CPU time.
+func (m *Metrics) CountCompleted(u int, d, cpu time.Duration) {
 	m.JobsCompleted.Inc()
+	m.JobsCPU.Add(cpu.Seconds())
 	m.WorkTime.Update(d.Seconds())
 	m.byUrgency[urgencyIndex(u)][0].Inc()
 }

@@ -165,7 +165,7 @@ func (p *Pool) work(j *job) {
 	for j != nil {
 		started, low := p.begin(j)
 		lowered = lowered || low
-		j.err = runTask(j.task)
+		j.timing.CPU, j.err = runTask(j.task)
 		ran := p.end(j, started)
 		j.done <- struct{}{} // j is its submitter's again from here
 		if next := p.ctrl.Next(ran); next != nil {
@@ -218,7 +218,7 @@ func (p *Pool) begin(j *job) (time.Time, bool) {
 func (p *Pool) end(j *job, started time.Time) overload.Ran {
 	finished := time.Now()
 	j.timing.Finished = finished
-	p.m.CountCompleted(j.meta.Urgency, finished.Sub(started))
+	p.m.CountCompleted(j.meta.Urgency, finished.Sub(started), j.timing.CPU)
 	return j.meta.Ran(started, finished)
 }
 

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -312,6 +313,41 @@ func TestInlineRunsOnCaller(t *testing.T) {
 	}
 	if in.Unready() != "" || m.JobsCompleted.Get() != 1 {
 		t.Fatalf("unready %q completed %d", in.Unready(), m.JobsCompleted.Get())
+	}
+}
+
+// TestTaskCPUIsTheThreadsOwn runs a spinning and a sleeping task on both
+// runners: the spinning task's CPU time is its wall time at most and a
+// good part of it, the sleeping task's a small part, and the metric sums
+// what the results report.
+func TestTaskCPUIsTheThreadsOwn(t *testing.T) {
+	const d = 30 * time.Millisecond
+	spin := costedTask{func() {
+		for start := time.Now(); time.Since(start) < d; {
+		}
+	}, d}
+	sleep := costedTask{func() { time.Sleep(d) }, d}
+	pool, pm := newPool(t, static(1, 1, 0))
+	im := metrics.New()
+	for name, r := range map[string]struct {
+		run Runner
+		m   *metrics.Metrics
+	}{"pool": {pool, pm}, "inline": {NewInline(im), im}} {
+		busy, idle := do(r.run, spin), do(r.run, sleep)
+		// On a shared machine a spinning thread can wait for a core; it
+		// still gets most of its wall time.
+		if cpu, wall := busy.Timing.CPU, busy.Timing.Work(); cpu <= wall/3 || cpu > wall+time.Millisecond {
+			t.Errorf("%s: spinning task took %v CPU in %v, want most of it and no more", name, cpu, wall)
+		}
+		if cpu, wall := idle.Timing.CPU, idle.Timing.Work(); cpu >= wall/3 {
+			t.Errorf("%s: sleeping task took %v CPU in %v, want little", name, cpu, wall)
+		}
+		if cheap := do(r.run, funcTask(func() {})); cheap.Timing.CPU != 0 {
+			t.Errorf("%s: a task below TimedMinCost was timed: %v", name, cheap.Timing.CPU)
+		}
+		if got, want := r.m.JobsCPU.Get(), (busy.Timing.CPU + idle.Timing.CPU).Seconds(); math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s: %s = %v, want the tasks' %v", name, metrics.JobsCPU, got, want)
+		}
 	}
 }
 
