@@ -31,7 +31,8 @@ func FDReserve(acceptors int) int { return 32 + 2*acceptors }
 
 // Config is every setting of the server.
 type Config struct {
-	Addr         string
+	Addr string
+	// Acceptors and Pool are 0 for GOMAXPROCS; see Resolved.
 	Acceptors    int
 	Backlog      int
 	MaxConns     int // 0: the fd limit minus FDReserve(Acceptors)
@@ -70,18 +71,18 @@ type Config struct {
 }
 
 // Default returns the defaults: sensible for a production server on the
-// machine it runs on.
+// machine it runs on. They do not depend on that machine: the settings
+// that follow GOMAXPROCS are 0 until Resolved, so that a Config means the
+// same in the process that builds it and in a server started from its
+// Args.
 func Default() Config {
-	procs := runtime.GOMAXPROCS(0)
 	return Config{
 		Addr:         ":8080",
-		Acceptors:    procs,
 		Backlog:      1024,
 		AcceptPause:  500 * time.Millisecond,
 		TCPKeepAlive: 30 * time.Second,
 
 		Mode:             ModeOffload,
-		Pool:             procs,
 		Queue:            64,
 		Overload:         overload.Adaptive.String(),
 		QueueOrder:       overload.OrderFIFO.String(),
@@ -110,7 +111,7 @@ func Default() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "TCP `address` to listen on")
 	fs.IntVar(&c.Acceptors, "acceptors", c.Acceptors,
-		"number of SO_REUSEPORT listeners on -addr, each with its own accept loop; the default is GOMAXPROCS")
+		"number of SO_REUSEPORT listeners on -addr, each with its own accept loop (0: GOMAXPROCS)")
 	fs.IntVar(&c.Backlog, "backlog", c.Backlog,
 		"listen backlog of each listener: connections the kernel holds until accepted (capped by net.core.somaxconn)")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns,
@@ -122,7 +123,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 	fs.StringVar(&c.Mode, "mode", c.Mode,
 		"where /data's work runs: \"offload\" (worker pool) or \"inline\" (the connection's goroutine)")
-	fs.IntVar(&c.Pool, "pool", c.Pool, "worker goroutines in offload mode; the default is GOMAXPROCS")
+	fs.IntVar(&c.Pool, "pool", c.Pool, "worker goroutines in offload mode (0: GOMAXPROCS)")
 	fs.IntVar(&c.Queue, "queue", c.Queue,
 		"jobs that may wait for a worker; when full, /data answers 503 at once (0: no queue)")
 	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout,
@@ -164,9 +165,41 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: text or json")
 }
 
+// Resolved returns c with the settings that follow the machine filled in:
+// Acceptors and Pool of 0 become GOMAXPROCS. Call it once in the server
+// process, before raising GOMAXPROCS for -io-procs.
+func (c Config) Resolved() Config {
+	procs := runtime.GOMAXPROCS(0)
+	if c.Acceptors == 0 {
+		c.Acceptors = procs
+	}
+	if c.Pool == 0 {
+		c.Pool = procs
+	}
+	return c
+}
+
+// Args returns the command-line flags that give a server c: one
+// "-name=value" for every setting where c differs from Default, in flag
+// name order. It is the inverse of RegisterFlags, so that programs that
+// start servers build a Config rather than flag lists.
+func (c Config) Args() []string {
+	def, cur := Default(), c
+	defaults, flags := flag.NewFlagSet("defaults", flag.ContinueOnError), flag.NewFlagSet("config", flag.ContinueOnError)
+	def.RegisterFlags(defaults)
+	cur.RegisterFlags(flags)
+	var args []string
+	flags.VisitAll(func(f *flag.Flag) {
+		if v := f.Value.String(); v != defaults.Lookup(f.Name).Value.String() {
+			args = append(args, "-"+f.Name+"="+v)
+		}
+	})
+	return args
+}
+
 // QueuePolicy returns the overload controller's settings: the policy, the
 // order and their parameters, with the pool's size, queue and queue timeout.
-// Call it on a valid Config.
+// Call it on a valid, resolved Config.
 func (c Config) QueuePolicy() overload.Config {
 	policy, _ := overload.ParsePolicy(c.Overload)
 	order, _ := overload.ParseOrder(c.QueueOrder)
@@ -186,13 +219,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	check(c.Acceptors >= 1, "-acceptors %d: need at least 1", c.Acceptors)
+	check(c.Acceptors >= 0, "-acceptors %d: need 0 (GOMAXPROCS) or more", c.Acceptors)
 	check(c.Backlog >= 1, "-backlog %d: need at least 1", c.Backlog)
 	check(c.MaxConns >= 0, "-max-conns %d: need 0 (automatic) or more", c.MaxConns)
 	check(c.AcceptPause > 0, "-accept-pause %v: need a positive duration, or a resource shortage would spin", c.AcceptPause)
 	check(c.TCPKeepAlive >= 0, "-tcp-keepalive %v: need 0 (off) or more", c.TCPKeepAlive)
 	check(c.Mode == ModeOffload || c.Mode == ModeInline, "-mode %q: want %q or %q", c.Mode, ModeOffload, ModeInline)
-	check(c.Pool >= 1, "-pool %d: need at least 1 worker", c.Pool)
+	check(c.Pool >= 0, "-pool %d: need 0 (GOMAXPROCS) or more workers", c.Pool)
 	check(c.Queue >= 0, "-queue %d: need 0 or more", c.Queue)
 	check(c.QueueTimeout >= 0, "-queue-timeout %v: need 0 (off) or more", c.QueueTimeout)
 	_, err := overload.ParsePolicy(c.Overload)

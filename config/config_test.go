@@ -2,6 +2,8 @@ package config
 
 import (
 	"flag"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +17,12 @@ func TestDefaultIsValid(t *testing.T) {
 
 func TestValidateNamesEveryBadFlag(t *testing.T) {
 	c := Default()
-	c.Pool, c.Queue, c.Mode, c.ReadTimeout, c.MaxWork, c.AcceptPause = 0, -1, "fast", 0, time.Millisecond, 0
+	c.Pool, c.Queue, c.Mode, c.ReadTimeout, c.MaxWork, c.AcceptPause = -1, -1, "fast", 0, time.Millisecond, 0
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config validated")
 	}
-	for _, flagName := range []string{"-pool 0", "-queue -1", `-mode "fast"`, "-read-timeout 0s", "-max-work 1ms", "-accept-pause 0s"} {
+	for _, flagName := range []string{"-pool -1", "-queue -1", `-mode "fast"`, "-read-timeout 0s", "-max-work 1ms", "-accept-pause 0s"} {
 		if !strings.Contains(err.Error(), flagName) {
 			t.Errorf("error does not name %s:\n%v", flagName, err)
 		}
@@ -39,5 +41,53 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 	}
 	if c.Queue != Default().Queue {
 		t.Fatal("an unset flag changed its default")
+	}
+}
+
+func TestResolvedFollowsGOMAXPROCS(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	c := Default().Resolved()
+	if c.Acceptors != procs || c.Pool != procs {
+		t.Errorf("resolved acceptors %d, pool %d; want GOMAXPROCS %d", c.Acceptors, c.Pool, procs)
+	}
+	c.Acceptors, c.Pool = procs+3, procs+5
+	if r := c.Resolved(); r.Acceptors != procs+3 || r.Pool != procs+5 {
+		t.Errorf("Resolved changed explicit settings: acceptors %d, pool %d", r.Acceptors, r.Pool)
+	}
+}
+
+// TestArgsRoundTrip changes every field of a Config, through reflection so
+// that a field added later is covered too, and parses its Args back: a
+// setting without a flag, or one whose flag does not read its own text,
+// fails here.
+func TestArgsRoundTrip(t *testing.T) {
+	if args := Default().Args(); len(args) != 0 {
+		t.Errorf("Default().Args() = %q, want none", args)
+	}
+	want := Default()
+	v := reflect.ValueOf(&want).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x y")
+		case reflect.Int, reflect.Int64:
+			f.SetInt(f.Int() + 3)
+		default:
+			t.Fatalf("field %s has kind %s: extend this test", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	args := want.Args()
+	if len(args) != v.NumField() {
+		t.Errorf("Args gave %d flags for %d changed fields: %q", len(args), v.NumField(), args)
+	}
+	got := Default()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	got.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip of %q:\ngot  %+v\nwant %+v", args, got, want)
 	}
 }

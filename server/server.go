@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"offload/internal/ratelimit"
 	"offload/metrics"
 	"offload/overload"
+	"offload/serverlog"
 	"offload/work"
 	"offload/workers"
 )
@@ -50,6 +52,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	cfg = cfg.Resolved()
 	fdLimit, err := acceptor.FDLimit()
 	if err != nil {
 		return nil, err
@@ -153,8 +156,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Logger:                &fasthttpLogger{log: log, limit: ratelimit.New(time.Second)},
 	}
 
-	log.Info("offload ready",
-		"addr", s.group.Addr().String(), "mode", cfg.Mode, "pool", cfg.Pool, "queue", cfg.Queue,
+	log.Info(serverlog.MsgReady,
+		serverlog.AttrAddr, s.group.Addr().String(), "mode", cfg.Mode, "pool", cfg.Pool, "queue", cfg.Queue,
 		"overload", cfg.Overload, "queue_order", cfg.QueueOrder,
 		"acceptors", cfg.Acceptors, "max_conns", cfg.MaxConns, "fd_limit", fdLimit,
 		"backlog", cfg.Backlog, "somaxconn", somaxconn, "gomaxprocs", runtime.GOMAXPROCS(0),
@@ -323,27 +326,28 @@ func (s *Server) jobsInFlight() int {
 	return s.runner.Queued() + s.runner.Running()
 }
 
-// printStats logs per-second rates of connections and jobs every interval:
-// the experiment's view of where work queues up, without Prometheus.
+// printStats logs a serverlog.Stats record every interval: the
+// experiment's view of where work queues up, without Prometheus.
 func (s *Server) printStats(ctx context.Context, interval time.Duration) {
-	counters := []*struct {
-		name string
+	var st serverlog.Stats
+	counters := []struct {
+		rate *float64
 		get  func() uint64
 		last uint64
 	}{
-		{name: "accepted/s", get: s.m.ConnectionsAccepted.Get},
-		{name: "closed/s", get: s.m.ConnectionsClosed.Get},
-		{name: "submitted/s", get: s.m.JobsSubmitted.Get},
-		{name: "completed/s", get: s.m.JobsCompleted.Get},
-		{name: "rejected/s", get: s.m.JobsRejected.Get},
-		{name: "dropped/s", get: s.m.JobsDropped.Get},
+		{rate: &st.Accepted, get: s.m.ConnectionsAccepted.Get},
+		{rate: &st.Closed, get: s.m.ConnectionsClosed.Get},
+		{rate: &st.Submitted, get: s.m.JobsSubmitted.Get},
+		{rate: &st.Completed, get: s.m.JobsCompleted.Get},
+		{rate: &st.Rejected, get: s.m.JobsRejected.Get},
+		{rate: &st.Dropped, get: s.m.JobsDropped.Get},
 	}
-	for _, c := range counters {
-		c.last = c.get()
+	for i := range counters {
+		counters[i].last = counters[i].get()
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	last := time.Now()
+	lastAt := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -353,17 +357,17 @@ func (s *Server) printStats(ctx context.Context, interval time.Duration) {
 			// a late tick would otherwise over-report one interval and
 			// under-report the next.
 			now := time.Now()
-			secs := now.Sub(last).Seconds()
-			last = now
-			attrs := make([]any, 0, 2*len(counters)+6)
-			for _, c := range counters {
+			secs := now.Sub(lastAt).Seconds()
+			lastAt = now
+			for i := range counters {
+				c := &counters[i]
 				v := c.get()
-				attrs = append(attrs, c.name, fmt.Sprintf("%.1f", float64(v-c.last)/secs))
+				*c.rate = math.Round(float64(v-c.last)/secs*10) / 10
 				c.last = v
 			}
-			attrs = append(attrs, "queued", s.runner.Queued(), "running", s.runner.Running(),
-				"connections", s.tracker.Active())
-			s.log.Info("stats", attrs...)
+			st.Queued, st.Running = float64(s.runner.Queued()), float64(s.runner.Running())
+			st.Connections = float64(s.tracker.Active())
+			s.log.LogAttrs(ctx, slog.LevelInfo, serverlog.MsgStats, st.Attrs()...)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"offload/config"
+	"offload/serverlog"
 )
 
 func TestMain(m *testing.M) {
@@ -73,7 +75,12 @@ func start(t *testing.T, tune func(*config.Config)) *running {
 		tune(&cfg)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+	var handler slog.Handler = slog.NewTextHandler(logs, opts)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(logs, opts)
+	}
+	log := slog.New(handler)
 	srv, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -465,22 +472,44 @@ func TestShutdownTimeoutForcesClose(t *testing.T) {
 	}
 }
 
-func TestStatsLine(t *testing.T) {
-	r := start(t, func(c *config.Config) { c.StatsInterval = 20 * time.Millisecond })
+// TestLogContract checks the records programs read from the JSON log with
+// the decoder they use: the ready record's address and the stats record's
+// counts.
+func TestLogContract(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.StatsInterval, c.LogFormat = 20*time.Millisecond, "json" })
 	r.get(t, "/data")
-	waitFor(t, "a stats line", func() bool { return strings.Contains(r.logs.String(), "msg=stats accepted/s=") })
-	for _, want := range []string{"closed/s=", "submitted/s=", "completed/s=", "rejected/s=", "queued=", "running="} {
-		if !strings.Contains(r.logs.String(), want) {
-			t.Errorf("stats line lacks %s", want)
+	var ready, stats []serverlog.Record
+	waitFor(t, "a stats record with the request's job", func() bool {
+		ready, stats = nil, nil
+		for line := range strings.Lines(r.logs.String()) {
+			rec, err := serverlog.Decode([]byte(line))
+			if err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			switch rec.Msg {
+			case serverlog.MsgReady:
+				ready = append(ready, rec)
+			case serverlog.MsgStats:
+				stats = append(stats, rec)
+			}
+		}
+		return slices.ContainsFunc(stats, func(rec serverlog.Record) bool { return rec.Submitted > 0 && rec.Completed > 0 })
+	})
+	if len(ready) != 1 || ready[0].Addr != r.addr || ready[0].Level != "INFO" {
+		t.Errorf("ready records %+v, want one at INFO with addr %s", ready, r.addr)
+	}
+	for _, rec := range stats {
+		if rec.Time.IsZero() || rec.Accepted < 0 || rec.Queued != 0 {
+			t.Errorf("stats record %+v: want a time, rates >= 0 and nothing queued", rec)
 		}
 	}
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	cfg := config.Default()
-	cfg.Pool, cfg.Mode = 0, "sideways"
+	cfg.Pool, cfg.Mode = -1, "sideways"
 	_, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "-pool 0") || !strings.Contains(err.Error(), `-mode "sideways"`) {
+	if err == nil || !strings.Contains(err.Error(), "-pool -1") || !strings.Contains(err.Error(), `-mode "sideways"`) {
 		t.Fatalf("New with two bad flags returned %v, want both named", err)
 	}
 }

@@ -55,6 +55,7 @@ Flags:
 		fmt.Fprintf(stderr, "server: invalid flags:\n%v\n", err)
 		return 2
 	}
+	cfg = cfg.Resolved()
 
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	var handler slog.Handler = slog.NewTextHandler(stderr, opts)

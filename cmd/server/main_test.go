@@ -347,7 +347,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 }
 
 func TestBadFlagsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{"-pool", "0"}, {"-mode", "sideways"}, {"-nope"}, {"extra"}} {
+	for _, args := range [][]string{{"-pool", "-1"}, {"-mode", "sideways"}, {"-nope"}, {"extra"}} {
 		var out bytes.Buffer
 		if code := run(args, &out); code != 2 {
 			t.Errorf("%v exited %d, want 2", args, code)
