@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -376,6 +377,63 @@ func TestRequestLimits(t *testing.T) {
 	}
 }
 
+func TestHeadAnswersLikeGetWithoutBody(t *testing.T) {
+	r := start(t, nil)
+	for _, path := range []string{"/data?work=10us", "/healthz", "/readyz", "/metrics"} {
+		get := rawAnswer(t, r.addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		head := rawAnswer(t, r.addr, "HEAD "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if get.StatusCode != 200 || head.StatusCode != 200 {
+			t.Errorf("%s: GET %d, HEAD %d; want 200 for both", path, get.StatusCode, head.StatusCode)
+		}
+		if len(head.body) != 0 {
+			t.Errorf("HEAD %s carried a body: %q", path, head.body)
+		}
+		if ct := head.Header.Get("Content-Type"); ct != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: Content-Type %q, GET has %q", path, ct, get.Header.Get("Content-Type"))
+		}
+		// /metrics changes between two requests; the others answer the
+		// same length every time.
+		if path != "/metrics" && head.ContentLength != int64(len(get.body)) {
+			t.Errorf("HEAD %s: Content-Length %d, GET's body is %d bytes", path, head.ContentLength, len(get.body))
+		}
+	}
+}
+
+// rawResponse is an answer read off the wire, body included.
+type rawResponse struct {
+	*http.Response
+	body []byte
+}
+
+// rawAnswer sends request on a new connection and reads the whole answer:
+// the server must close the connection after it (send Connection: close),
+// so that a body sent where none belongs shows up.
+func rawAnswer(t *testing.T, addr, request string) rawResponse {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	head, body, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
+	if !ok {
+		t.Fatalf("answer without end of header: %q", raw)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(append(head, "\r\n\r\n"...))), nil)
+	if err != nil {
+		t.Fatalf("parse answer: %v", err)
+	}
+	return rawResponse{Response: resp, body: body}
+}
+
 // closedWithin reports whether the server closes c within limit, without
 // the client sending anything more.
 func closedWithin(c net.Conn, limit time.Duration) bool {
@@ -412,8 +470,14 @@ func TestIdleAndSlowClientsAreClosed(t *testing.T) {
 	if _, err := io.WriteString(slow, "GET /healthz HTTP/1.1\r\nHo"); err != nil {
 		t.Fatal(err)
 	}
-	if !closedWithin(slow, 3*time.Second) {
+	_ = slow.SetReadDeadline(time.Now().Add(3 * time.Second))
+	answer, err := io.ReadAll(slow)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("a client that never finished its header kept the connection past -read-timeout")
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 408") || !strings.Contains(string(answer), "-read-timeout") {
+		t.Errorf("a client that never finished its header got %q, want 408 naming -read-timeout", answer)
 	}
 	waitFor(t, "all connections closed", func() bool { return r.srv.tracker.Active() == 0 })
 }
