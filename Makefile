@@ -76,7 +76,10 @@ wrk-sweep: build ## the sweep driven by wrk and the built-in generator side by s
 
 bench: build ## every performance target, one report row each (about 6 minutes on 2 cores)
 	$(GO) build -o bin/plainserver ./internal/plainserver
-	./bin/loadtest bench -out results
+	./bin/loadtest bench -out results; status=$$?; \
+	dir=$$(ls -d results/bench-* | tail -n 1); \
+	$(GO) test -run '^$$' -bench '^(BenchmarkHandOff|BenchmarkData)$$' -benchmem -count 6 ./workers ./handlers > $$dir/go-bench.txt && \
+	echo "Go benchmarks of the hand-off path: $$dir/go-bench.txt (benchstat it)"; exit $$status
 
 cluster: build ## three servers behind HAProxy (deploy/haproxy), restarted in turn under load; every request must get its 200
 	./bin/loadtest cluster

@@ -20,9 +20,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"offload/config"
 	"offload/internal/await"
 	"offload/loadtest"
-	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 // TestRealTSDBs scrapes a real server under load with a real Prometheus and
@@ -37,7 +38,9 @@ func TestRealTSDBs(t *testing.T) {
 	vmalert := need(t, "vmalert", "victoria-metrics")
 	ctx := testContext(t)
 
-	srv, err := experiment.StartServer(ctx, experiment.ServerConfig{Binary: serverBin, Procs: 2, Args: []string{"-work", "2ms"}})
+	settings := config.Default()
+	settings.Work = 2 * time.Millisecond
+	srv, err := observe.Start(ctx, observe.Config{Binary: serverBin, Procs: 2, Server: settings})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +171,7 @@ func write(t *testing.T, dir, name string, data []byte) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := experiment.FreeAddr()
+	addr, err := observe.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +331,7 @@ func evaluatedSince(t *testing.T, base string, at time.Time) []rule {
 }
 
 // requestBuckets are the upper bounds of the server's request histogram.
-func requestBuckets(t *testing.T, srv *experiment.ServerProcess) []float64 {
+func requestBuckets(t *testing.T, srv *observe.Server) []float64 {
 	t.Helper()
 	m, err := srv.Metrics(testContext(t))
 	if err != nil {

@@ -1,195 +1,86 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 )
 
 // ParsePrometheusText reads metrics in the Prometheus text exposition format
-// and returns every sample's value keyed by its series: the metric name,
-// followed by its labels sorted by name when it has any, e.g.
-// `offload_accept_errors_total{kind="resource"}`. Comments, blank lines and
-// timestamps are ignored; histogram and summary samples are series like any
-// other (`x_bucket{le="0.1"}`, `x_sum`, `x_count`).
+// (with prometheus/common's expfmt parser) and returns every sample's value
+// keyed by its series: the metric name, followed by its labels sorted by
+// name when it has any, e.g. `offload_accept_errors_total{kind="resource"}`.
+// Histogram and summary samples are series like any other
+// (`x_bucket{le="0.1"}`, `x_sum`, `x_count`); timestamps are ignored.
 func ParsePrometheusText(r io.Reader) (map[string]float64, error) {
-	out := make(map[string]float64)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		key, rest, err := parseSeries(text)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 || len(fields) > 2 {
-			return nil, fmt.Errorf("line %d: want a value and an optional timestamp after %s, got %q", line, key, rest)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: value of %s: %w", line, key, err)
-		}
-		out[key] = v
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("metrics text: %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(families))...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics text: %w", err)
+	}
+	out := make(map[string]float64, len(samples))
+	for _, s := range samples {
+		out[seriesKey(s.Metric)] = float64(s.Value)
 	}
 	return out, nil
 }
 
-// canonicalSeries returns a series selector such as `name{b="2",a="1"}` in
-// the form ParsePrometheusText uses for keys.
-func canonicalSeries(s string) (string, error) {
-	key, rest, err := parseSeries(strings.TrimSpace(s))
-	if err != nil {
-		return "", err
-	}
-	if rest != "" {
-		return "", fmt.Errorf("unexpected %q after the series", rest)
-	}
-	return key, nil
-}
+// labelEscaper escapes a label value as the text format does.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
-// parseSeries reads a metric name and optional label set from the start of
-// s, returning them in canonical form and the rest of s.
-func parseSeries(s string) (key, rest string, err error) {
-	end := 0
-	for end < len(s) && isNameChar(s[end], end == 0) {
-		end++
-	}
-	if end == 0 {
-		return "", "", fmt.Errorf("invalid metric name at %q", s)
-	}
-	name, rest := s[:end], s[end:]
-	if !strings.HasPrefix(rest, "{") {
-		if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
-			return "", "", fmt.Errorf("invalid character %q in metric name %q", rest[0], s)
-		}
-		return name, strings.TrimSpace(rest), nil
-	}
-	labels, rest, err := parseLabels(rest[1:])
-	if err != nil {
-		return "", "", fmt.Errorf("labels of %s: %w", name, err)
-	}
-	return name + labels, strings.TrimSpace(rest), nil
-}
-
-// parseLabels reads `a="x",b="y"}` and returns `{a="x",b="y"}` with labels
-// sorted by name ("" for an empty set), and what follows the closing brace.
-func parseLabels(s string) (canonical, rest string, err error) {
-	type label struct{ name, value string }
-	var labels []label
-	for {
-		s = strings.TrimLeft(s, " \t")
-		if strings.HasPrefix(s, "}") {
-			s = s[1:]
-			break
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			return "", "", errors.New("missing '=' or '}'")
-		}
-		name := strings.TrimSpace(s[:eq])
-		for i := range len(name) {
-			if !isNameChar(name[i], i == 0) || name[i] == ':' {
-				return "", "", fmt.Errorf("invalid label name %q", name)
-			}
-		}
-		if name == "" {
-			return "", "", errors.New("empty label name")
-		}
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		if !strings.HasPrefix(s, `"`) {
-			return "", "", fmt.Errorf("value of label %s is not quoted", name)
-		}
-		value, n, err := unquote(s[1:])
-		if err != nil {
-			return "", "", fmt.Errorf("label %s: %w", name, err)
-		}
-		labels = append(labels, label{name, value})
-		s = strings.TrimLeft(s[1+n:], " \t")
-		switch {
-		case strings.HasPrefix(s, ","):
-			s = s[1:]
-		case strings.HasPrefix(s, "}"):
-		default:
-			return "", "", fmt.Errorf("want ',' or '}' after label %s", name)
-		}
-	}
-	if len(labels) == 0 {
-		return "", s, nil
-	}
-	slices.SortFunc(labels, func(a, b label) int { return strings.Compare(a.name, b.name) })
+// seriesKey is the key ParsePrometheusText gives a sample's labels.
+func seriesKey(m model.Metric) string {
 	var b strings.Builder
-	b.WriteByte('{')
-	for i, l := range labels {
-		if i > 0 {
-			b.WriteByte(',')
+	b.WriteString(string(m[model.MetricNameLabel]))
+	names := make([]string, 0, len(m))
+	for name := range m {
+		if name != model.MetricNameLabel {
+			names = append(names, string(name))
 		}
-		b.WriteString(l.name)
-		b.WriteString(`="`)
-		for _, c := range []byte(l.value) {
-			switch c {
-			case '\\', '"':
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			case '\n':
-				b.WriteString(`\n`)
-			default:
-				b.WriteByte(c)
-			}
+	}
+	if len(names) == 0 {
+		return b.String()
+	}
+	slices.Sort(names)
+	for i, name := range names {
+		sep := byte(',')
+		if i == 0 {
+			sep = '{'
 		}
-		b.WriteByte('"')
+		b.WriteByte(sep)
+		b.WriteString(name + `="` + labelEscaper.Replace(string(m[model.LabelName(name)])) + `"`)
 	}
 	b.WriteByte('}')
-	return b.String(), s, nil
+	return b.String()
 }
 
-// unquote reads a label value up to its closing quote, undoing the format's
-// three escapes, and returns it with the number of bytes consumed, quote
-// included.
-func unquote(s string) (string, int, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"':
-			return b.String(), i + 1, nil
-		case '\\':
-			i++
-			if i == len(s) {
-				return "", 0, errors.New("unterminated escape")
-			}
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case '\\', '"':
-				b.WriteByte(s[i])
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(s[i])
-			}
-		default:
-			b.WriteByte(c)
-		}
+// canonicalSeries returns a series selector such as `name{b="2",a="1"}` in
+// the form ParsePrometheusText uses for keys.
+func canonicalSeries(sel string) (string, error) {
+	// As a sample with the value NaN, a selector followed by anything
+	// (a value) would put it where the timestamp goes and fail.
+	values, err := ParsePrometheusText(strings.NewReader(strings.TrimSpace(sel) + " NaN\n"))
+	if err != nil {
+		return "", fmt.Errorf("series selector: %w", err)
 	}
-	return "", 0, errors.New("unterminated label value")
-}
-
-func isNameChar(c byte, first bool) bool {
-	return c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || !first && '0' <= c && c <= '9'
+	for key := range values {
+		return key, nil
+	}
+	return "", errors.New("series selector: empty")
 }
 
 // metricName returns the name part of a canonical series key.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"offload/config"
 	"offload/loadtest/experiment"
 )
 
@@ -33,7 +34,7 @@ Flags:
 func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 	def := experiment.DefaultAcceptVsDoneConfig()
 	fs := newFlagSet("accept-vs-done")
-	modes := choiceList{values: def.Modes, allowed: []string{experiment.ModeOffload, experiment.ModeInline}}
+	modes := choiceList{values: def.Modes, allowed: []string{config.ModeOffload, config.ModeInline}}
 	fs.Var(&modes, "modes", "server `modes` in the order run, comma-separated: offload, inline")
 	offloadProcs := fs.Int("offload-procs", def.OffloadProcs, "GOMAXPROCS of the offload-mode server")
 	offloadPool := fs.Int("offload-pool", def.OffloadPool, "worker pool `size` of the offload-mode server")
@@ -50,7 +51,7 @@ func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 	work := fs.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
 	probeRate := fs.Float64("probe-rate", def.ProbeRate, "/healthz probes per second, each on a new connection (`rate`; 0 disables)")
 	server := fs.String("server", def.Server, "server `binary`")
-	serverArgs := fs.String("server-args", "", "extra server `flags` for both modes, space-separated, e.g. \"-queue 128\"")
+	serverArgs := fs.String("server-args", "", "extra server `flags` for both modes, space-separated, e.g. \"-queue 128\" (not -mode, -pool, -overload, -work or -stats-interval, which the experiment sets)")
 	out := fs.String("out", "results", "`directory` under which the results directory is created")
 	name := fs.String("name", "accept-vs-done", "results directory `prefix`: -out/NAME-TIMESTAMP")
 	if code, ok := parse(fs, args, acceptVsDoneUsage, e); !ok {
@@ -71,8 +72,12 @@ func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 
 	cfg := def
 	cfg.Server = *server
-	cfg.ServerArgs = strings.Fields(*serverArgs)
-	cfg.Work = *work
+	settings, err := serverSettings(*serverArgs, "mode", "pool", "overload", "work", "stats-interval")
+	if err != nil {
+		return usageError(e, "accept-vs-done", err.Error())
+	}
+	cfg.Settings = settings
+	cfg.Settings.Work = *work
 	cfg.Modes = modes.values
 	cfg.OffloadProcs, cfg.OffloadPool, cfg.InlineProcs = *offloadProcs, *offloadPool, *inlineProcs
 	cfg.Rates = rates

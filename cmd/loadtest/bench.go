@@ -6,6 +6,7 @@ import (
 
 	"offload/loadtest/bench"
 	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 const benchUsage = `Usage: loadtest bench [flags]
@@ -40,7 +41,7 @@ func benchCommand(ctx context.Context, args []string, e *env) int {
 		return usageError(e, "bench", "-scale must be > 0 and -procs >= 0")
 	}
 	for _, bin := range []string{*server, *plain} {
-		if err := experiment.CheckServerBinary(bin); err != nil {
+		if err := observe.CheckBinary(bin); err != nil {
 			return failure(e, "bench", err)
 		}
 	}

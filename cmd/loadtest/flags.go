@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"offload/config"
 	"offload/loadtest/experiment"
 )
 
@@ -69,6 +70,38 @@ func explicit(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return set
+}
+
+// serverSettings parses a -server-args value, flags of the server itself,
+// into the server's default settings. owned are the flags the experiment
+// sets itself, and those that every started server gets (-addr,
+// -log-format, -metrics-addr): giving one is an error rather than a
+// setting silently overridden.
+func serverSettings(args string, owned ...string) (config.Config, error) {
+	s := config.Default()
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	s.RegisterFlags(fs)
+	if err := fs.Parse(strings.Fields(args)); err != nil {
+		return s, fmt.Errorf("-server-args: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("-server-args: unexpected %q; give flags only", fs.Args())
+	}
+	owned = append(owned, "addr", "log-format", "metrics-addr")
+	var taken []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(owned, f.Name) {
+			taken = append(taken, "-"+f.Name)
+		}
+	})
+	if len(taken) > 0 {
+		return s, fmt.Errorf("-server-args: the experiment sets %s itself; leave it out", strings.Join(taken, ", "))
+	}
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("-server-args: %s", oneLine(err.Error()))
+	}
+	return s, nil
 }
 
 // intList is a comma-separated list of positive integers, such as pool

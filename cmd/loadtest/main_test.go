@@ -12,9 +12,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"offload/config"
 	"offload/internal/testbin"
 	"offload/loadtest"
-	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 // serverBin is the real server, built once for the tests that run load.
@@ -80,14 +81,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sweep", "-procs", "0"}, "GOMAXPROCS (procs) must be >= 1"},
 		{[]string{"sweep", "-repeat", "0"}, "repeat must be >= 1"},
 		{[]string{"sweep", "-work", "0s"}, "-work must be > 0"},
-		{[]string{"sweep", "-server-args", "-pool 3"}, "-pool is set by the sweep"},
+		{[]string{"sweep", "-server-args", "-pool 3"}, "-server-args: the experiment sets -pool itself; leave it out"},
+		{[]string{"sweep", "-server-args", "-queue=-1"}, "-server-args: -queue -1: need 0 or more"},
+		{[]string{"sweep", "-server-args", "-queue x"}, `-server-args: invalid value "x" for flag -queue`},
 		{[]string{"sweep", "-name", "a/b"}, "must be a plain file name"},
 		{[]string{"sweep", "extra"}, `unexpected arguments ["extra"]`},
 		{[]string{"accept-vs-done", "-rates", "100:200", "-factors", "1,2"}, "-rates and -factors exclude each other"},
 		{[]string{"accept-vs-done", "-factors", "1,-2"}, `"-2" is not a number > 0`},
 		{[]string{"accept-vs-done", "-step", "0s"}, "step must be > 0"},
 		{[]string{"accept-vs-done", "-offload-pool", "0"}, "offload pool size must be >= 1"},
-		{[]string{"accept-vs-done", "-server-args", "-stats-interval=1s"}, "-stats-interval=1s is set by the experiment"},
+		{[]string{"accept-vs-done", "-server-args", "-stats-interval=1s -addr :1"}, "-server-args: the experiment sets -addr, -stats-interval itself; leave it out"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			args := tt.args
@@ -151,9 +154,11 @@ func TestHelp(t *testing.T) {
 }
 
 // startServer starts the real server for a test.
-func startServer(t *testing.T) *experiment.ServerProcess {
+func startServer(t *testing.T) *observe.Server {
 	t.Helper()
-	srv, err := experiment.StartServer(t.Context(), experiment.ServerConfig{Binary: serverBin, Args: []string{"-work", "1ms"}, Procs: 2})
+	s := config.Default()
+	s.Work = time.Millisecond
+	srv, err := observe.Start(t.Context(), observe.Config{Binary: serverBin, Server: s, Procs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 const overloadUsage = `Usage: loadtest overload [flags]
@@ -61,7 +62,7 @@ func overloadCommand(ctx context.Context, args []string, e *env) int {
 	if err := cfg.Validate(); err != nil {
 		return usageError(e, "overload", err.Error())
 	}
-	if err := experiment.CheckServerBinary(cfg.Server); err != nil {
+	if err := observe.CheckBinary(cfg.Server); err != nil {
 		return failure(e, "overload", err)
 	}
 	cfg.Progress = e.stderr

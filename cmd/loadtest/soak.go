@@ -10,6 +10,7 @@ import (
 
 	"offload/loadtest/bench"
 	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 const soakUsage = `Usage: loadtest soak [flags]
@@ -44,7 +45,7 @@ func soakCommand(ctx context.Context, args []string, e *env) int {
 	if *d <= 0 || *load <= 0 || *burstEvery <= 0 || *burstSize <= 0 || *sample <= 0 || *procs < 0 {
 		return usageError(e, "soak", "-d, -load, -burst-every, -burst-size and -sample must be > 0")
 	}
-	if err := experiment.CheckServerBinary(*server); err != nil {
+	if err := observe.CheckBinary(*server); err != nil {
 		return failure(e, "soak", err)
 	}
 	dir, err := experiment.NewResultsDir(*out, "soak")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"offload/config"
 	"offload/loadtest/experiment"
 )
 
@@ -33,7 +34,7 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 	fs := newFlagSet("sweep")
 	pools := intList(def.Pools)
 	fs.Var(&pools, "pools", "worker pool `sizes` for offload mode, comma-separated")
-	modes := choiceList{values: def.Modes, allowed: []string{experiment.ModeOffload, experiment.ModeInline}}
+	modes := choiceList{values: def.Modes, allowed: []string{config.ModeOffload, config.ModeInline}}
 	fs.Var(&modes, "modes", "server `modes`, comma-separated: offload, inline")
 	engines := choiceList{values: []string{string(experiment.Builtin)}, allowed: []string{string(experiment.Builtin), string(experiment.Wrk)}}
 	fs.Var(&engines, "engines", "load `generators`, comma-separated: builtin, wrk")
@@ -48,7 +49,7 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 	repeat := fs.Int("repeat", def.Repeat, "run the whole sweep this many `times` over; the table and chart show medians")
 	probeRate := fs.Float64("probe-rate", def.ProbeRate, "/healthz probes per second during each run, each on a new connection (`rate`; 0 disables)")
 	server := fs.String("server", def.Server, "server `binary`")
-	serverArgs := fs.String("server-args", "", "extra server `flags` for every run, space-separated, e.g. \"-queue 128\"")
+	serverArgs := fs.String("server-args", "", "extra server `flags` for every run, space-separated, e.g. \"-queue 128\" (not -mode, -pool, -overload or -work, which the sweep sets)")
 	out := fs.String("out", "results", "`directory` under which the results directory is created")
 	name := fs.String("name", "sweep", "results directory `prefix`: -out/NAME-TIMESTAMP")
 	if code, ok := parse(fs, args, sweepUsage, e); !ok {
@@ -63,7 +64,11 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 
 	cfg := def
 	cfg.Server = *server
-	cfg.ServerArgs = strings.Fields(*serverArgs)
+	settings, err := serverSettings(*serverArgs, "mode", "pool", "overload", "work")
+	if err != nil {
+		return usageError(e, "sweep", err.Error())
+	}
+	cfg.Settings = settings
 	cfg.Procs = *procs
 	cfg.Pools = pools
 	cfg.Modes = modes.values
@@ -75,7 +80,7 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 	cfg.Duration = *duration
 	cfg.Warmup = *warmup
 	cfg.Timeout = *timeout
-	cfg.Work = *work
+	cfg.Settings.Work = *work
 	cfg.Close = *closeEach
 	cfg.WrkThreads = *wrkThreads
 	cfg.Repeat = *repeat

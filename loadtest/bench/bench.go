@@ -6,8 +6,8 @@
 // boxes has two shared, noisy cores that the load generator uses too. So the
 // rows compare things side by side within one run (offload against inline,
 // the acceptor group against a bare fasthttp server) and account for the
-// server's own CPU time, read from /proc, rather than trusting wall-clock
-// throughput alone.
+// server's own CPU time, read from /proc and from the server's metrics at
+// the same moments, rather than trusting wall-clock throughput alone.
 package bench
 
 import (
@@ -20,8 +20,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"offload/config"
 	"offload/loadtest"
 	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 // Config says what to benchmark and where.
@@ -62,17 +64,17 @@ type PoolPoint struct {
 
 // Report is the outcome of a benchmark run.
 type Report struct {
-	Machine   experiment.Machine `json:"machine"`
-	Procs     int                `json:"procs"`
-	Started   time.Time          `json:"started"`
-	Took      float64            `json:"took_s"`
-	Rows      []Row              `json:"rows"`
-	PoolSweep []PoolPoint        `json:"pool_sweep"`
+	Machine   observe.Machine `json:"machine"`
+	Procs     int             `json:"procs"`
+	Started   time.Time       `json:"started"`
+	Took      float64         `json:"took_s"`
+	Rows      []Row           `json:"rows"`
+	PoolSweep []PoolPoint     `json:"pool_sweep"`
 	// Capacity is the saturated /data throughput at the default settings
 	// (4 ms of work), which the overload and latency rows are relative to.
 	Capacity float64 `json:"capacity_rps"`
 	// UnitCostMs is the single-core time of one default /data job (wall
-	// clock, as a Go benchmark's ns/op).
+	// clock, as a Go benchmark's ns/op), measured by row 7.
 	UnitCostMs float64 `json:"unit_cost_ms"`
 	// Overload is the run of the overload phases that rows 8 to 14 judge.
 	Overload *experiment.OverloadResult `json:"overload,omitempty"`
@@ -92,8 +94,8 @@ func (r *Report) Passed() bool {
 type bench struct {
 	cfg    Config
 	report *Report
-	// capacity and unit cost at the default 4 ms work, from row 1; the
-	// later rows scale their load from them.
+	// capacity at the default 4 ms work, from row 1; the later rows scale
+	// their load from it. unitCost is row 7's measurement of W.
 	capacity float64
 	unitCost cost
 	// One run of the overload phases, shared by rows 8 to 14.
@@ -111,12 +113,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Scale = 1
 	}
 	for _, bin := range []string{cfg.Server, cfg.Plain} {
-		if err := experiment.CheckServerBinary(bin); err != nil {
+		if err := observe.CheckBinary(bin); err != nil {
 			return nil, err
 		}
 	}
 	b := &bench{cfg: cfg, report: &Report{
-		Machine: experiment.DescribeMachine(ctx),
+		Machine: observe.Describe(ctx),
 		Procs:   cfg.Procs,
 		Started: time.Now(),
 	}}
@@ -174,70 +176,47 @@ func (b *bench) scaled(d time.Duration) time.Duration {
 	return max(time.Duration(float64(d)*b.cfg.Scale), 300*time.Millisecond)
 }
 
-// server starts the offload server (or the plain baseline) with args.
-func (b *bench) start(ctx context.Context, binary string, args ...string) (*experiment.ServerProcess, error) {
-	return experiment.StartServer(ctx, experiment.ServerConfig{Binary: binary, Args: args, Procs: b.cfg.Procs})
+// start starts binary, the offload server or the plain baseline, with the
+// default settings changed by tune (nil for none).
+func (b *bench) start(ctx context.Context, binary string, tune func(*config.Config)) (*observe.Server, error) {
+	s := config.Default()
+	if tune != nil {
+		tune(&s)
+	}
+	return observe.Start(ctx, observe.Config{Binary: binary, Server: s, Procs: b.cfg.Procs})
 }
 
 // stop stops a server and folds a failed drain into err.
-func stop(ctx context.Context, srv *experiment.ServerProcess, err error) error {
+func stop(ctx context.Context, srv *observe.Server, err error) error {
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	return errors.Join(err, srv.Stop(stopCtx))
 }
 
-// snapshot is the server's state at one instant of a measurement.
-type snapshot struct {
-	at      time.Time
-	cpu     float64
-	metrics map[string]float64
-}
-
-func take(ctx context.Context, srv *experiment.ServerProcess) (snapshot, error) {
-	cpu, err := srv.CPUSeconds()
-	if err != nil {
-		return snapshot{}, err
-	}
-	m, err := srv.Metrics(ctx)
-	if err != nil {
-		return snapshot{}, err
-	}
-	return snapshot{at: time.Now(), cpu: cpu, metrics: m}, nil
-}
-
-// delta is what changed between two snapshots.
-type delta struct {
-	seconds float64 // wall clock
-	cpu     float64 // server CPU seconds
-	a, b    snapshot
-}
-
-func (d delta) counter(name string) float64 { return d.b.metrics[name] - d.a.metrics[name] }
-
 // measure warms the server up with cfg for warmup, then runs cfg for
 // duration between two snapshots of the server.
-func measure(ctx context.Context, srv *experiment.ServerProcess, cfg loadtest.Config, warmup, duration time.Duration) (*loadtest.Result, delta, error) {
+func measure(ctx context.Context, srv *observe.Server, cfg loadtest.Config, warmup, duration time.Duration) (*loadtest.Result, observe.Delta, error) {
 	if warmup > 0 {
 		w := cfg
 		w.Duration, w.Warmup, w.ScrapeURL = warmup, 0, ""
 		if _, err := loadtest.Run(ctx, w); err != nil {
-			return nil, delta{}, fmt.Errorf("warm up: %w", err)
+			return nil, observe.Delta{}, fmt.Errorf("warm up: %w", err)
 		}
 	}
-	before, err := take(ctx, srv)
+	before, err := srv.Snapshot(ctx)
 	if err != nil {
-		return nil, delta{}, err
+		return nil, observe.Delta{}, err
 	}
 	cfg.Duration, cfg.Warmup = duration, 0
 	res, err := loadtest.Run(ctx, cfg)
 	if err != nil {
-		return nil, delta{}, fmt.Errorf("load %s: %w", cfg.URL, err)
+		return nil, observe.Delta{}, fmt.Errorf("load %s: %w", cfg.URL, err)
 	}
-	after, err := take(ctx, srv)
+	after, err := srv.Snapshot(ctx)
 	if err != nil {
-		return nil, delta{}, err
+		return nil, observe.Delta{}, err
 	}
-	return res, delta{seconds: after.at.Sub(before.at).Seconds(), cpu: after.cpu - before.cpu, a: before, b: after}, nil
+	return res, after.Since(before), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

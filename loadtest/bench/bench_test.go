@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,23 +118,6 @@ func TestMedian(t *testing.T) {
 		if got := median(c.in); got != c.want {
 			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
 		}
-	}
-}
-
-func TestParseCumShare(t *testing.T) {
-	top := `File: server
-Type: cpu
-Showing nodes accounting for 14.93s, 97.90% of 15.25s total
-      flat  flat%   sum%        cum   cum%
-     0.01s 0.066% 0.066%     14.94s 97.97%  github.com/alitto/pond/v2.(*pool).worker
-     0.67s  4.39%  4.45%     14.84s 97.31%  offload/work.Compute
-`
-	got, err := parseCumShare(top, "offload/work.Compute")
-	if err != nil || math.Abs(got-0.9731) > 1e-9 {
-		t.Fatalf("parseCumShare = %v, %v; want 0.9731", got, err)
-	}
-	if _, err := parseCumShare(top, "offload/work.Missing"); err == nil {
-		t.Fatal("a function missing from the profile gave no error")
 	}
 }
 

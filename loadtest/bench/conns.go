@@ -11,14 +11,14 @@ import (
 	"sync"
 	"time"
 
-	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
 )
 
 // idleConnectionCost opens n keep-alive connections to srv, sends one
 // /healthz request on each, keeps them all open and idle, and returns how
 // much the server's resident memory grew per connection.
-func idleConnectionCost(ctx context.Context, srv *experiment.ServerProcess, n int) (float64, error) {
-	before, err := srv.RSSBytes()
+func idleConnectionCost(ctx context.Context, srv *observe.Server, n int) (float64, error) {
+	start, err := srv.Snapshot(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -63,11 +63,11 @@ func idleConnectionCost(ctx context.Context, srv *experiment.ServerProcess, n in
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	after, err := srv.RSSBytes()
+	end, err := srv.Snapshot(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return float64(after-before) / float64(n), nil
+	return float64(end.RSS-start.RSS) / float64(n), nil
 }
 
 // openIdle connects, sends one request, reads the whole answer and returns

@@ -5,20 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os/exec"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"offload/loadtest"
-	"offload/loadtest/experiment"
-	"offload/loadtest/wrk"
-	"offload/work"
-
 	"golang.org/x/sys/unix"
+
+	"offload/config"
+	"offload/loadtest"
+	"offload/loadtest/observe"
+	"offload/metrics"
+	"offload/overload"
+	"offload/work"
 )
 
 // errNoCapacity fails the rows that scale their load from row 1's capacity
@@ -69,6 +67,19 @@ func unitCost(n int) (cost, error) {
 	return cost{cpu: (c1 - c0) / time.Duration(jobs), wall: wall / time.Duration(jobs)}, nil
 }
 
+// serverIterations reads how many iterations one default job has on srv.
+func serverIterations(ctx context.Context, srv *observe.Server) (int, error) {
+	m, err := srv.Metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := m[metrics.WorkIterations]
+	if !ok {
+		return 0, fmt.Errorf("server does not export %s", metrics.WorkIterations)
+	}
+	return int(n), nil
+}
+
 func threadCPU() (time.Duration, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
@@ -77,300 +88,9 @@ func threadCPU() (time.Duration, error) {
 	return time.Duration(ts.Nano()), nil
 }
 
-// serverIterations reads how many iterations one default job has on srv.
-func serverIterations(ctx context.Context, srv *experiment.ServerProcess) (int, error) {
-	m, err := srv.Metrics(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n, ok := m["offload_work_default_iterations"]
-	if !ok {
-		return 0, errors.New("server does not export offload_work_default_iterations")
-	}
-	return int(n), nil
-}
-
-// 1. Work efficiency: how much of the server's CPU goes to the work.
-func (b *bench) workEfficiency(ctx context.Context) Row {
-	row := Row{
-		Name:   "Work efficiency",
-		Target: "completed jobs × single-core job cost / server CPU s: ≥ 0.95 at -work 4ms, ≥ 0.75 at -work 100us",
-		Values: map[string]float64{},
-		Pass:   true,
-	}
-	for _, c := range []struct {
-		work time.Duration
-		want float64
-	}{{defaultWork, 0.95}, {100 * time.Microsecond, 0.75}} {
-		eff, capacity, share, unit, err := b.efficiency(ctx, c.work)
-		if err != nil {
-			return row.failed(err)
-		}
-		key := c.work.String()
-		row.Values["efficiency_"+key] = eff
-		row.Values["capacity_rps_"+key] = capacity
-		row.Values["unit_cpu_ms_"+key] = ms(unit.cpu)
-		row.Values["unit_wall_ms_"+key] = ms(unit.wall)
-		row.Values["profile_work_share_"+key] = share
-		row.Pass = row.Pass && eff >= c.want
-		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s, job %.3f ms CPU; CPU profile: %.0f%% in the work); ", eff, c.work, capacity, ms(unit.cpu), 100*share)
-		if c.work == defaultWork {
-			b.capacity, b.unitCost = capacity, unit
-		}
-	}
-	row.Measured = row.Measured[:len(row.Measured)-2]
-	row.Notes = append(row.Notes, "closed loop, 32 keep-alive connections; 3 windows of 2 s alternating with the unit-cost benchmark; server CPU from /proc/PID/stat")
-	return row
-}
-
-// efficiency saturates a server doing w per job and returns completed jobs
-// × unit cost / server CPU seconds, the completion rate and the unit cost.
-// This machine's speed drifts by tens of percent from one second to the
-// next, so load windows alternate with unit-cost measurements (while the
-// server idles) and each side is summed over all of them.
-func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, share float64, unit cost, err error) {
-	debugAddr, err := experiment.FreeAddr()
-	if err != nil {
-		return 0, 0, 0, cost{}, err
-	}
-	// The closed loop of 32 clients is a fixed concurrency, not an
-	// overload to shed: at 4 ms it runs on the static queue, which holds
-	// it, where the adaptive policy would refuse the excess and the clients,
-	// resending at once, would measure the refusal path instead of the
-	// work. At 100 µs 32 clients queue less than the adaptive policy's
-	// target, so that size measures the default policy.
-	args := []string{"-work", w.String(), "-debug-addr", debugAddr}
-	if w >= time.Millisecond {
-		args = append(args, "-overload", "static")
-	}
-	srv, err := b.start(ctx, b.cfg.Server, args...)
-	if err != nil {
-		return 0, 0, 0, cost{}, err
-	}
-	defer func() { err = stop(ctx, srv, err) }()
-	n, err := serverIterations(ctx, srv)
-	if err != nil {
-		return 0, 0, 0, cost{}, err
-	}
-	const rounds = 3
-	var completed, cpu, seconds float64
-	load := loadtest.Config{URL: srv.URL("/data"), Connections: 32}
-	for i := range rounds + 1 {
-		c, err := unitCost(n)
-		if err != nil {
-			return 0, 0, 0, cost{}, err
-		}
-		unit.cpu += c.cpu / (rounds + 1)
-		unit.wall += c.wall / (rounds + 1)
-		if i == rounds {
-			break
-		}
-		window := b.scaled(2 * time.Second)
-		var shareErr error
-		profiled := make(chan struct{})
-		go func() {
-			defer close(profiled)
-			if i == 0 { // profile the middle of the first window
-				share, shareErr = workShare(ctx, debugAddr, window/2)
-			}
-		}()
-		_, d, err := measure(ctx, srv, load, b.scaled(time.Second), window)
-		<-profiled
-		if err == nil {
-			err = shareErr
-		}
-		if err != nil {
-			return 0, 0, 0, cost{}, err
-		}
-		completed += d.counter("offload_jobs_completed_total")
-		cpu += d.cpu
-		seconds += d.seconds
-	}
-	if completed == 0 || cpu <= 0 {
-		return 0, 0, 0, cost{}, fmt.Errorf("no work completed at -work %v", w)
-	}
-	return completed * unit.cpu.Seconds() / cpu, completed / seconds, share, unit, nil
-}
-
-// closedLoop drives url with conns closed-loop connections for d and
-// returns the requests per second, using wrk when it is installed (it
-// leaves more of the shared CPU to the server) and the built-in generator
-// otherwise.
-func (b *bench) closedLoop(ctx context.Context, url string, conns int, d time.Duration, closeEach bool) (float64, string, error) {
-	if _, err := exec.LookPath("wrk"); err == nil {
-		res, _, err := wrk.Run(ctx, wrk.Options{
-			Threads: 2, Connections: conns, Duration: max(time.Second, d.Round(time.Second)), Close: closeEach, URL: url,
-		})
-		if err != nil {
-			return 0, "wrk", err
-		}
-		if n := res.SocketErrors.Total() + res.Non2xx3xx; n > 0 {
-			return 0, "wrk", fmt.Errorf("wrk saw %d errors or non-2xx answers from %s", n, url)
-		}
-		return res.RequestsPerSec, "wrk", nil
-	}
-	res, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: conns, Duration: d, Close: closeEach})
-	if err != nil {
-		return 0, "built-in generator", err
-	}
-	if n := res.Outcomes.Errors(); n > 0 {
-		return 0, "built-in generator", fmt.Errorf("%d failed requests to %s", n, url)
-	}
-	return res.Throughput, "built-in generator", nil
-}
-
-// abResult is one side of an A/B comparison.
-type abResult struct {
-	rps, cpuPerReq []float64
-}
-
-// compare alternates closed-loop load between servers a and b for rounds
-// rounds, so both see the same machine conditions, and returns each side's
-// per-round requests per second and server CPU seconds per request.
-func (b *bench) compare(ctx context.Context, path string, servers [2]*experiment.ServerProcess, rounds int, conns int) ([2]abResult, string, error) {
-	var out [2]abResult
-	var engine string
-	for range rounds {
-		for i, srv := range servers {
-			cpu0, err := srv.CPUSeconds()
-			if err != nil {
-				return out, engine, err
-			}
-			rps, eng, err := b.closedLoop(ctx, srv.URL(path), conns, b.scaled(3*time.Second), false)
-			if err != nil {
-				return out, eng, err
-			}
-			engine = eng
-			cpu1, err := srv.CPUSeconds()
-			if err != nil {
-				return out, engine, err
-			}
-			out[i].rps = append(out[i].rps, rps)
-			out[i].cpuPerReq = append(out[i].cpuPerReq, (cpu1-cpu0)/(rps*b.scaled(3*time.Second).Seconds()))
-		}
-	}
-	return out, engine, nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// startPair starts two servers and stops both on the way out.
-func (b *bench) startPair(ctx context.Context, a, c []string) ([2]*experiment.ServerProcess, func(error) error, error) {
-	var pair [2]*experiment.ServerProcess
-	for i, args := range [][]string{a, c} {
-		srv, err := b.start(ctx, args[0], args[1:]...)
-		if err != nil {
-			if i == 1 {
-				_ = stop(ctx, pair[0], nil)
-			}
-			return pair, nil, err
-		}
-		pair[i] = srv
-	}
-	return pair, func(err error) error { return stop(ctx, pair[1], stop(ctx, pair[0], err)) }, nil
-}
-
-// 2. Hand-off cost: offload against inline at the smallest work.
-func (b *bench) handOff(ctx context.Context) Row {
-	row := b.sideBySide(ctx, Row{
-		Name:   "Hand-off cost",
-		Target: "at the smallest work (-work 0), offload throughput ≥ 0.85 × inline, same load, same run",
-	}, "/data", 0.85,
-		side{"inline", []string{b.cfg.Server, "-mode", "inline", "-work", "0s"}},
-		side{"offload", []string{b.cfg.Server, "-mode", "offload", "-work", "0s"}})
-	row.Notes = append(row.Notes, goBenchmarks(ctx)...)
-	return row
-}
-
-// side is one server of a side-by-side comparison: a name and its command.
-type side struct {
-	name string
-	argv []string
-}
-
-// sideBySide fills row with a comparison of server b against baseline a
-// under the same closed-loop load on path, alternating between them: it
-// passes when b's median throughput is at least want × a's.
-func (b *bench) sideBySide(ctx context.Context, row Row, path string, want float64, a, c side) Row {
-	row.Values = map[string]float64{}
-	pair, stopAll, err := b.startPair(ctx, a.argv, c.argv)
-	if err != nil {
-		return row.failed(err)
-	}
-	res, engine, err := b.compare(ctx, path, pair, 3, 64)
-	if err = stopAll(err); err != nil {
-		return row.failed(err)
-	}
-	base, other := median(res[0].rps), median(res[1].rps)
-	ratio := other / base
-	cpuRatio := median(res[0].cpuPerReq) / median(res[1].cpuPerReq)
-	key := func(name string) string { return strings.ReplaceAll(name, " ", "_") + "_rps" }
-	row.Values[key(a.name)], row.Values[key(c.name)], row.Values["ratio"] = base, other, ratio
-	row.Values["cpu_per_request_ratio"] = cpuRatio
-	row.Pass = ratio >= want
-	row.Measured = fmt.Sprintf("%.2f (%s %.0f req/s, %s %.0f req/s); server CPU per request %s/%s %.2f",
-		ratio, c.name, other, a.name, base, a.name, c.name, cpuRatio)
-	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
-	return row
-}
-
-// goBenchmarks runs the Go benchmarks of the submit-and-wait path when the
-// go command is at hand, and returns their result lines.
-func goBenchmarks(ctx context.Context) []string {
-	if _, err := exec.LookPath("go"); err != nil {
-		return []string{"Go benchmarks skipped: no go command in PATH"}
-	}
-	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^(BenchmarkHandOff|BenchmarkData)$",
-		"-benchmem", "-benchtime", "200000x", "./workers", "./handlers").CombinedOutput()
-	if err != nil {
-		return []string{fmt.Sprintf("Go benchmarks failed: %v", err)}
-	}
-	var lines []string
-	for _, l := range splitLines(string(out)) {
-		if len(l) > 9 && l[:9] == "Benchmark" {
-			lines = append(lines, "go test -bench: "+l)
-		}
-	}
-	return lines
-}
-
-func splitLines(s string) []string {
-	var lines []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		lines = append(lines, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return lines
-}
-
-// 3. Acceptor overhead: offload's /healthz against a bare fasthttp server.
-func (b *bench) acceptorOverhead(ctx context.Context) Row {
-	return b.sideBySide(ctx, Row{
-		Name:   "Acceptor overhead",
-		Target: "/healthz throughput through the acceptor group with metrics ≥ 0.9 × a bare fasthttp server, same run",
-	}, "/healthz", 0.9, side{"bare fasthttp", []string{b.cfg.Plain}}, side{"offload", []string{b.cfg.Server}})
-}
-
 // openLoad runs an open loop at rate on /data together with a /healthz
 // probe at probeRate, both for d after warmup.
-func (b *bench) openLoad(ctx context.Context, srv *experiment.ServerProcess, rate, probeRate float64, warmup, d time.Duration) (data, probe *loadtest.Result, err error) {
+func (b *bench) openLoad(ctx context.Context, srv *observe.Server, rate, probeRate float64, warmup, d time.Duration) (data, probe *loadtest.Result, err error) {
 	var wg sync.WaitGroup
 	var dataErr, probeErr error
 	wg.Go(func() {
@@ -425,7 +145,7 @@ func (b *bench) ioResponsive(ctx context.Context) (row Row) {
 }
 
 func (b *bench) poolPoint(ctx context.Context, pool int, rate float64, d time.Duration) (p PoolPoint, err error) {
-	srv, err := b.start(ctx, b.cfg.Server, "-pool", strconv.Itoa(pool))
+	srv, err := b.start(ctx, b.cfg.Server, func(c *config.Config) { c.Pool = pool })
 	if err != nil {
 		return p, err
 	}
@@ -452,7 +172,7 @@ func (b *bench) overload(ctx context.Context) (row Row) {
 	if b.capacity <= 0 {
 		return row.failed(errNoCapacity)
 	}
-	srv, err := b.start(ctx, b.cfg.Server, "-overload", "static")
+	srv, err := b.start(ctx, b.cfg.Server, func(c *config.Config) { c.Overload = overload.Static.String() })
 	if err != nil {
 		return row.failed(err)
 	}
@@ -462,24 +182,25 @@ func (b *bench) overload(ctx context.Context) (row Row) {
 	if err != nil {
 		return row.failed(stop(ctx, srv, err))
 	}
-	capacity := capWindow.counter("offload_jobs_completed_total") / capWindow.seconds
+	capacity := capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
 	warmup, d := b.scaled(time.Second), b.scaled(20*time.Second)
 	rssAt5 := make(chan int64, 1)
 	go func() {
 		select {
 		case <-time.After(warmup + min(5*time.Second, d/4)):
-			rss, _ := srv.RSSBytes()
-			rssAt5 <- rss
+			snap, _ := srv.Snapshot(ctx)
+			rssAt5 <- snap.RSS
 		case <-ctx.Done():
 			rssAt5 <- 0
 		}
 	}()
 	data, err := loadtest.Run(ctx, loadtest.Config{
 		URL: srv.URL("/data"), Rates: []float64{3 * b.capacity}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
-		ScrapeURL: srv.URL("/metrics"), ScrapeInterval: 250 * time.Millisecond, ScrapeMetrics: []string{"offload_jobs_completed_total"},
+		ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond, ScrapeMetrics: []string{metrics.JobsCompleted},
 	})
-	rssEnd, rerr := srv.RSSBytes()
-	if err = stop(ctx, srv, errors.Join(err, rerr)); err != nil {
+	end, serr := srv.Snapshot(ctx)
+	rssEnd := end.RSS
+	if err = stop(ctx, srv, errors.Join(err, serr)); err != nil {
 		return row.failed(err)
 	}
 	rss5 := <-rssAt5
@@ -514,7 +235,7 @@ func slowestRate(sc *loadtest.Scrape, warmup float64) float64 {
 	if sc == nil {
 		return math.NaN()
 	}
-	points := sc.Series["offload_jobs_completed_total"]
+	points := sc.Series[metrics.JobsCompleted]
 	lowest := math.Inf(1)
 	for i, p := range points {
 		if p.At > warmup+sc.IntervalSeconds && i < len(points)-1 {
@@ -540,7 +261,7 @@ func (b *bench) connections(ctx context.Context) (row Row) {
 		row.Notes = append(row.Notes, fmt.Sprintf("this process may open %d files: measured with %d connections", limit+100, limit))
 		n = limit
 	}
-	srv, err := b.start(ctx, b.cfg.Server)
+	srv, err := b.start(ctx, b.cfg.Server, nil)
 	if err != nil {
 		return row.failed(err)
 	}
@@ -570,17 +291,18 @@ func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
 	if b.capacity <= 0 {
 		return row.failed(errNoCapacity)
 	}
-	srv, err := b.start(ctx, b.cfg.Server)
+	srv, err := b.start(ctx, b.cfg.Server, nil)
 	if err != nil {
 		return row.failed(err)
 	}
-	// W is measured again right before the load, on this machine's
-	// current speed.
+	// W is measured right before the load, on this machine's current
+	// speed.
 	var unit cost
 	n, err := serverIterations(ctx, srv)
 	if err == nil {
 		unit, err = unitCost(n)
 	}
+	b.unitCost = unit
 	var data *loadtest.Result
 	if err == nil {
 		data, _, err = b.openLoad(ctx, srv, b.capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))

@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"offload/config"
 	"offload/loadtest"
-	"offload/loadtest/experiment"
+	"offload/loadtest/observe"
+	"offload/metrics"
 )
 
 // SoakConfig says how long and how hard to soak the server.
@@ -50,11 +52,11 @@ type Sample struct {
 
 // SoakReport is the outcome of a soak.
 type SoakReport struct {
-	Machine    experiment.Machine `json:"machine"`
-	Capacity   float64            `json:"capacity_rps"`
-	Rate       float64            `json:"rate_rps"`
-	DurationS  float64            `json:"duration_s"`
-	IdleBefore Sample             `json:"idle_before"`
+	Machine    observe.Machine `json:"machine"`
+	Capacity   float64         `json:"capacity_rps"`
+	Rate       float64         `json:"rate_rps"`
+	DurationS  float64         `json:"duration_s"`
+	IdleBefore Sample          `json:"idle_before"`
 	// EarlyPeak and LatePeak are the samples with the most resident
 	// memory in the first and the last third of the loaded run after its
 	// warm-up: both thirds see abuse bursts, so peaks compare like with
@@ -98,28 +100,24 @@ func (c *SoakConfig) defaults() {
 // descriptors and memory stay flat and that every request is answered.
 func Soak(ctx context.Context, cfg SoakConfig) (rep *SoakReport, err error) {
 	cfg.defaults()
-	if err := experiment.CheckServerBinary(cfg.Server); err != nil {
+	if err := observe.CheckBinary(cfg.Server); err != nil {
 		return nil, err
 	}
-	srv, err := experiment.StartServer(ctx, experiment.ServerConfig{Binary: cfg.Server, Procs: cfg.Procs})
+	srv, err := observe.Start(ctx, observe.Config{Binary: cfg.Server, Server: config.Default(), Procs: cfg.Procs})
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = stop(ctx, srv, err) }()
-	rep = &SoakReport{Machine: experiment.DescribeMachine(ctx), DurationS: cfg.Duration.Seconds()}
+	rep = &SoakReport{Machine: observe.Describe(ctx), DurationS: cfg.Duration.Seconds()}
 	start := time.Now()
 	sample := func() (Sample, error) {
-		m, err := srv.Metrics(ctx)
-		if err != nil {
-			return Sample{}, err
-		}
-		rss, err := srv.RSSBytes()
+		s, err := srv.Snapshot(ctx)
 		if err != nil {
 			return Sample{}, err
 		}
 		return Sample{
-			At: time.Since(start).Seconds(), Goroutines: m["go_goroutines"], FDs: m["process_open_fds"],
-			RSSMB: float64(rss) / 1e6, Active: m["offload_connections_active"],
+			At: s.At.Sub(start).Seconds(), Goroutines: s.Metrics["go_goroutines"], FDs: float64(s.FDs),
+			RSSMB: float64(s.RSS) / 1e6, Active: s.Metrics[metrics.ConnectionsActive],
 		}, nil
 	}
 	settle := func() (Sample, error) {

@@ -4,210 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"offload/loadtest"
+	"offload/loadtest/observe"
+	"offload/serverlog"
 )
-
-// AcceptVsDoneConfig describes the accept-versus-done experiment: for each
-// mode, a server under an open-loop rate of one request per connection
-// that rises in equal steps from below to well above its capacity, with
-// its connection and job counters recorded throughout. Start from
-// DefaultAcceptVsDoneConfig.
-//
-// The defaults mirror the original experiment's threads with GOMAXPROCS:
-// offload mode gets two Ps and a pool of one worker (the original's
-// acceptor thread plus one worker thread), inline mode gets one P (the
-// original's single thread doing IO and work alike). Either way one core's
-// worth of CPU does the work, so the modes have the same capacity and
-// differ only in where the waiting happens.
-type AcceptVsDoneConfig struct {
-	// Server is the server executable.
-	Server string
-	// ServerArgs are extra server flags for both modes; the experiment sets
-	// -mode, -pool, -work and -stats-interval itself.
-	ServerArgs []string
-	// Work is the server's -work; 0 keeps the server's default.
-	Work time.Duration
-	// Modes are the modes to run, in order.
-	Modes []string
-	// OffloadProcs and OffloadPool are GOMAXPROCS and -pool in offload
-	// mode; InlineProcs is GOMAXPROCS in inline mode.
-	OffloadProcs, OffloadPool, InlineProcs int
-
-	// Rates are the offered request rates, one per step. When empty, each
-	// mode's capacity is measured first (a closed loop of
-	// CapacityConnections connections, one request per connection, for
-	// CapacityTime) and the rates are RateFactors times the larger
-	// capacity, so that the steps start below capacity and end well above
-	// it for both modes.
-	Rates               []float64
-	RateFactors         []float64
-	CapacityTime        time.Duration
-	CapacityConnections int
-
-	// Step is how long each rate is offered.
-	Step time.Duration
-	// MaxInflight caps the open loop's outstanding requests; sends due
-	// beyond it are counted as missed.
-	MaxInflight int
-	// Timeout bounds each request.
-	Timeout time.Duration
-	// ScrapeInterval is the resolution of the timelines: the server's
-	// -stats-interval, and the time between samples of the listen queue and
-	// CPU use and between scrapes of /metrics.
-	ScrapeInterval time.Duration
-	// ProbeRate is the /healthz probe's rate during the ramp (0 disables
-	// it); each step is probed separately so that its p99 shows when IO
-	// stops being responsive.
-	ProbeRate    float64
-	ProbeTimeout time.Duration
-
-	// Progress, if set, receives a line as each run starts.
-	Progress io.Writer
-	// Live, if set, receives the built-in generator's per-second status
-	// line; pass a terminal only.
-	Live io.Writer
-}
-
-// DefaultAcceptVsDoneConfig returns the experiment as the project documents
-// it: offload (GOMAXPROCS=2, one worker) and inline (GOMAXPROCS=1), rates
-// of 0.5, 1, 1.5, 2 and 3 times the measured capacity for 5 s each.
-func DefaultAcceptVsDoneConfig() AcceptVsDoneConfig {
-	return AcceptVsDoneConfig{
-		Server:              "bin/server",
-		Modes:               []string{ModeOffload, ModeInline},
-		OffloadProcs:        2,
-		OffloadPool:         1,
-		InlineProcs:         1,
-		RateFactors:         []float64{0.5, 1, 1.5, 2, 3},
-		CapacityTime:        2 * time.Second,
-		CapacityConnections: 8,
-		Step:                5 * time.Second,
-		MaxInflight:         1000,
-		Timeout:             10 * time.Second,
-		ScrapeInterval:      time.Second,
-		ProbeRate:           20,
-		ProbeTimeout:        5 * time.Second,
-	}
-}
-
-// Validate reports the first problem with c's values, as one line saying
-// what to change. It does not look at the machine; Preflight does.
-func (c *AcceptVsDoneConfig) Validate() error {
-	if len(c.Modes) == 0 {
-		return errors.New("no modes: give offload, inline or both")
-	}
-	for i, m := range c.Modes {
-		if m != ModeOffload && m != ModeInline {
-			return fmt.Errorf("unknown mode %q: want offload or inline", m)
-		}
-		if slices.Contains(c.Modes[:i], m) {
-			return fmt.Errorf("mode %q given twice", m)
-		}
-	}
-	if c.OffloadProcs < 1 || c.InlineProcs < 1 {
-		return fmt.Errorf("GOMAXPROCS must be >= 1 (offload %d, inline %d)", c.OffloadProcs, c.InlineProcs)
-	}
-	if c.OffloadPool < 1 {
-		return fmt.Errorf("offload pool size must be >= 1 (got %d)", c.OffloadPool)
-	}
-	if c.Work < 0 {
-		return fmt.Errorf("work must be >= 0 (got %v)", c.Work)
-	}
-	for _, r := range c.Rates {
-		if !(r > 0) || math.IsInf(r, 1) {
-			return fmt.Errorf("rate must be > 0 req/s (got %v)", r)
-		}
-	}
-	if len(c.Rates) == 0 {
-		if len(c.RateFactors) == 0 {
-			return errors.New("give rates, or rate factors to multiply the measured capacity by")
-		}
-		for _, f := range c.RateFactors {
-			if !(f > 0) || math.IsInf(f, 1) {
-				return fmt.Errorf("rate factor must be > 0 (got %v)", f)
-			}
-		}
-		if c.CapacityTime <= 0 || c.CapacityConnections < 1 {
-			return fmt.Errorf("capacity measurement needs a time > 0 and connections >= 1 (got %v, %d)", c.CapacityTime, c.CapacityConnections)
-		}
-	}
-	if c.Step <= 0 {
-		return fmt.Errorf("step must be > 0 (got %v)", c.Step)
-	}
-	if c.MaxInflight < 1 {
-		return fmt.Errorf("max in-flight must be >= 1 (got %d)", c.MaxInflight)
-	}
-	if c.Timeout <= 0 {
-		return fmt.Errorf("timeout must be > 0 (got %v)", c.Timeout)
-	}
-	if c.ScrapeInterval <= 0 {
-		return fmt.Errorf("scrape interval must be > 0 (got %v)", c.ScrapeInterval)
-	}
-	if c.ProbeRate < 0 || math.IsInf(c.ProbeRate, 0) || math.IsNaN(c.ProbeRate) {
-		return fmt.Errorf("healthz probe rate must be >= 0 req/s (got %v)", c.ProbeRate)
-	}
-	if c.ProbeRate > 0 && c.ProbeTimeout <= 0 {
-		return fmt.Errorf("healthz probe timeout must be > 0 (got %v)", c.ProbeTimeout)
-	}
-	for _, a := range c.ServerArgs {
-		switch name := flagName(a); name {
-		case "mode", "pool", "work", "stats-interval":
-			return fmt.Errorf("server flag %s is set by the experiment: use its own settings instead", a)
-		}
-	}
-	return nil
-}
-
-// Preflight checks that the server binary exists. Its error is one line
-// saying how to fix it.
-func (c *AcceptVsDoneConfig) Preflight() error { return CheckServerBinary(c.Server) }
-
-// flagName returns the name of a command-line flag argument such as
-// "-pool=4" or "--pool", or "" for a value.
-func flagName(arg string) string {
-	if len(arg) < 2 || arg[0] != '-' {
-		return ""
-	}
-	name := arg[1:]
-	if name[0] == '-' {
-		name = name[1:]
-	}
-	if i := slices.Index([]byte(name), '='); i >= 0 {
-		name = name[:i]
-	}
-	return name
-}
-
-// AcceptVsDoneSettings records the experiment's configuration in its
-// results. The fields are AcceptVsDoneConfig's, with durations in seconds
-// (the names ending in S) and Work as text.
-type AcceptVsDoneSettings struct {
-	Server       string    `json:"server"`
-	ServerArgs   []string  `json:"server_args,omitempty"`
-	Work         string    `json:"work,omitempty"`
-	OffloadProcs int       `json:"offload_gomaxprocs"`
-	OffloadPool  int       `json:"offload_pool"`
-	InlineProcs  int       `json:"inline_gomaxprocs"`
-	RateFactors  []float64 `json:"rate_factors,omitempty"`
-	StepS        float64   `json:"step_s"`
-	MaxInflight  int       `json:"max_inflight"`
-	TimeoutS     float64   `json:"timeout_s"`
-	ScrapeS      float64   `json:"scrape_interval_s"`
-	ProbeRate    float64   `json:"healthz_probe_rate"`
-}
 
 // AcceptVsDoneResult is what the experiment measured.
 type AcceptVsDoneResult struct {
 	Settings AcceptVsDoneSettings `json:"settings"`
-	Machine  Machine              `json:"machine"`
+	Machine  observe.Machine      `json:"machine"`
 	Started  time.Time            `json:"started"`
 	// Capacity is each mode's measured closed-loop throughput with one
 	// request per connection, when the rates were derived from it.
@@ -233,11 +42,11 @@ type ModeRun struct {
 	Series map[string][]loadtest.Point `json:"series"`
 	// The experiment samples four more series itself at the same
 	// interval: "backlog", the kernel's listen queue (see
-	// ServerProcess.ListenQueue), and "server cpu", "generator cpu" and
+	// observe.ListenQueue), and "server cpu", "generator cpu" and
 	// "other cpu", the CPU cores used by the server, by this process and
 	// by the rest of the machine.
 	//
-	// StatsLines counts the server's stats lines during the ramp.
+	// StatsLines counts the server's stats records during the ramp.
 	StatsLines int `json:"stats_lines"`
 	// Steps summarises each rate step.
 	Steps []Step `json:"steps"`
@@ -286,36 +95,6 @@ type Step struct {
 	HealthzFailed int64    `json:"healthz_failed"`
 }
 
-// procs returns the GOMAXPROCS and pool size of a mode.
-func (c *AcceptVsDoneConfig) procs(mode string) (procs, pool int) {
-	if mode == ModeInline {
-		return c.InlineProcs, 0
-	}
-	return c.OffloadProcs, c.OffloadPool
-}
-
-// serverArgs are the server flags of one mode. Offload mode keeps the
-// static queue the original experiment had, so the figure shows the same
-// bounded queue; the adaptive policy has its own experiment.
-func (c *AcceptVsDoneConfig) serverArgs(mode string) []string {
-	args := []string{"-mode", mode}
-	if mode == ModeOffload {
-		args = append(args, "-overload", "static", "-pool", strconv.Itoa(c.OffloadPool))
-	}
-	if c.Work > 0 {
-		args = append(args, "-work", c.Work.String())
-	}
-	return append(args, c.ServerArgs...)
-}
-
-func (c *AcceptVsDoneConfig) label(mode string) string {
-	procs, pool := c.procs(mode)
-	if mode == ModeInline {
-		return fmt.Sprintf("mode=inline GOMAXPROCS=%d", procs)
-	}
-	return fmt.Sprintf("mode=offload GOMAXPROCS=%d pool=%d", procs, pool)
-}
-
 // AcceptVsDone runs the experiment c describes: the capacity measurements
 // if needed, then for each mode a fresh server under the rising rate. Every
 // server must exit 0 after SIGTERM. It returns the runs completed so far
@@ -329,7 +108,7 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	}
 	res := &AcceptVsDoneResult{
 		Settings: c.settings(),
-		Machine:  DescribeMachine(ctx),
+		Machine:  observe.Describe(ctx),
 		Started:  time.Now(),
 		Rates:    slices.Clone(c.Rates),
 	}
@@ -384,49 +163,26 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	return res, nil
 }
 
-func (c *AcceptVsDoneConfig) settings() AcceptVsDoneSettings {
-	s := AcceptVsDoneSettings{
-		Server: c.Server, ServerArgs: c.ServerArgs,
-		OffloadProcs: c.OffloadProcs, OffloadPool: c.OffloadPool, InlineProcs: c.InlineProcs,
-		StepS: c.Step.Seconds(), MaxInflight: c.MaxInflight, TimeoutS: c.Timeout.Seconds(),
-		ScrapeS: c.ScrapeInterval.Seconds(), ProbeRate: c.ProbeRate,
-	}
-	if len(c.Rates) == 0 {
-		s.RateFactors = c.RateFactors
-	}
-	if c.Work > 0 {
-		s.Work = c.Work.String()
-	}
-	return s
-}
-
-// withServer starts a server for mode with extra flags, runs f against it,
-// and stops it, requiring a clean exit.
-func (c *AcceptVsDoneConfig) withServer(ctx context.Context, mode string, extra []string, onLine func(string), f func(*ServerProcess) error) error {
+// withServer starts a server for mode, runs f against it, and stops it,
+// requiring a clean exit.
+func (c *AcceptVsDoneConfig) withServer(ctx context.Context, mode string, onRecord func(serverlog.Record), f func(*observe.Server) error) error {
 	procs, _ := c.procs(mode)
-	srv, err := StartServer(ctx, ServerConfig{
-		Binary: c.Server, Args: append(c.serverArgs(mode), extra...), Procs: procs, OnLine: onLine,
-	})
+	srv, err := observe.Start(ctx, observe.Config{Binary: c.Server, Server: c.serverSettings(mode), Procs: procs, OnRecord: onRecord})
 	if err != nil {
 		return err
 	}
-	if err := f(srv); err != nil {
-		srv.Kill()
-		return err
+	err = f(srv)
+	if err == nil {
+		err = srv.Running()
 	}
-	select {
-	case <-srv.Exited():
-		return srv.failure("exited during the run", srv.exitErr())
-	default:
-	}
-	return srv.Stop(context.WithoutCancel(ctx))
+	return observe.StopAfter(ctx, srv, err)
 }
 
 // measureCapacity returns the closed-loop throughput of a fresh server in
 // mode with one request per connection.
 func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (float64, error) {
 	var capacity float64
-	err := c.withServer(ctx, mode, nil, nil, func(srv *ServerProcess) error {
+	err := c.withServer(ctx, mode, nil, func(srv *observe.Server) error {
 		res, err := loadtest.Run(ctx, loadtest.Config{
 			URL:         srv.URL("/data"),
 			Connections: c.CapacityConnections,
@@ -449,9 +205,9 @@ func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (
 }
 
 // ramp offers rates in equal steps to a fresh server in mode, recording its
-// stats lines and probing /healthz step by step.
+// stats records and probing /healthz step by step.
 //
-// The timelines come from the server's own -stats-interval lines rather
+// The timelines come from the server's own -stats-interval records rather
 // than from scraping /metrics: a scrape is an HTTP request like any other,
 // and when inline mode is overloaded it waits seconds for the starved IO
 // path, so the scraped series would have gaps exactly where the experiment
@@ -462,8 +218,7 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 	procs, pool := c.procs(mode)
 	mr := ModeRun{Mode: mode, Procs: procs, Pool: pool}
 	stats := &statsCollector{}
-	extra := []string{"-stats-interval", c.ScrapeInterval.String()}
-	err := c.withServer(ctx, mode, extra, stats.add, func(srv *ServerProcess) error {
+	err := c.withServer(ctx, mode, stats.add, func(srv *observe.Server) error {
 		cfg := loadtest.Config{
 			URL:            srv.URL("/data"),
 			Rates:          rates,
@@ -484,8 +239,15 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			defer close(loadDone)
 			res, runErr = loadtest.Run(ctx, cfg)
 		}()
-		sampled := make(chan samples, 1)
-		go func() { sampled <- sample(srv, start, c.ScrapeInterval, loadDone) }()
+		type sampled struct {
+			snaps []observe.Snapshot
+			err   error
+		}
+		sampling := make(chan sampled, 1)
+		go func() {
+			snaps, err := srv.Sample(ctx, c.ScrapeInterval, loadDone)
+			sampling <- sampled{snaps, err}
+		}()
 
 		// One probe per step, each started on the step's schedule.
 		probes := make([]*probe, 0, len(rates))
@@ -505,14 +267,12 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			}))
 		}
 		<-loadDone
-		own := <-sampled
-		select {
-		case <-srv.Exited():
-			// Explains any failure below better than its own message.
-			return srv.failure("exited during the run", srv.exitErr())
-		default:
+		own := <-sampling
+		// A crash explains any failure below better than its own message.
+		if err := srv.Running(); err != nil {
+			return err
 		}
-		// One more stats line covers the last requests' interval.
+		// One more stats record covers the last requests' interval.
 		end := time.Since(start) + c.ScrapeInterval
 		var probeErr error
 		for _, p := range probes {
@@ -536,8 +296,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		if probeErr != nil {
 			return probeErr
 		}
-		// Wait for the stats line that covers the end of the load, bounded
-		// in case the server stopped printing.
+		// Wait for the stats record that covers the end of the load,
+		// bounded in case the server stopped logging them.
 		if err := stats.waitUntil(ctx, end, 2*c.ScrapeInterval+time.Second); err != nil {
 			return err
 		}
@@ -545,10 +305,9 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			return own.err
 		}
 		mr.Series = stats.series(end)
-		mr.Series["backlog"] = own.backlog
-		mr.Series["server cpu"] = own.serverCPU
-		mr.Series["generator cpu"] = own.generatorCPU
-		mr.Series["other cpu"] = own.otherCPU
+		if err := addUsageSeries(mr.Series, own.snaps, start); err != nil {
+			return err
+		}
 		mr.StatsLines = stats.count()
 		mr.fill(res, rates, c.Step, c.ScrapeInterval)
 		return nil
@@ -589,232 +348,4 @@ func (mr *ModeRun) fill(res *loadtest.Result, rates []float64, step, interval ti
 		st.GeneratorCPU = meanRate(mr.Series["generator cpu"], from, to, interval)
 		st.OtherCPU = meanRate(mr.Series["other cpu"], from, to, interval)
 	}
-}
-
-// samples are what the experiment measures over a run besides the stats
-// lines: the kernel's listen queue (as the server's metrics listener
-// reports it), and the CPU used by the server and by this process (the load
-// generator) per wall second.
-type samples struct {
-	backlog, serverCPU, generatorCPU, otherCPU []loadtest.Point
-	err                                        error
-}
-
-// sample measures every interval until done is closed, at seconds since
-// start.
-func sample(srv *ServerProcess, start time.Time, interval time.Duration, done <-chan struct{}) samples {
-	var out samples
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	lastAt := time.Now()
-	lastServer, err := srv.CPUSeconds()
-	if err != nil {
-		out.err = err
-		return out
-	}
-	lastSelf, err := selfCPU()
-	if err != nil {
-		out.err = err
-		return out
-	}
-	lastMachine, err := machineBusySeconds()
-	if err != nil {
-		out.err = err
-		return out
-	}
-	for {
-		select {
-		case <-done:
-			return out
-		case <-tick.C:
-		}
-		q, err := srv.ListenQueue(context.Background())
-		if err != nil {
-			out.err = err
-			return out
-		}
-		server, err := srv.CPUSeconds()
-		if err != nil {
-			out.err = err
-			return out
-		}
-		self, err := selfCPU()
-		if err != nil {
-			out.err = err
-			return out
-		}
-		machine, err := machineBusySeconds()
-		if err != nil {
-			out.err = err
-			return out
-		}
-		now := time.Now()
-		t, wall := now.Sub(start).Seconds(), now.Sub(lastAt).Seconds()
-		out.backlog = append(out.backlog, loadtest.Point{At: t, Value: float64(q.Queued)})
-		out.serverCPU = append(out.serverCPU, loadtest.Point{At: t, Value: (server - lastServer) / wall})
-		out.generatorCPU = append(out.generatorCPU, loadtest.Point{At: t, Value: (self - lastSelf) / wall})
-		other := max(0, (machine-lastMachine)-(server-lastServer)-(self-lastSelf)) // 10 ms ticks can make it dip below 0
-		out.otherCPU = append(out.otherCPU, loadtest.Point{At: t, Value: other / wall})
-		lastAt, lastServer, lastSelf, lastMachine = now, server, self, machine
-	}
-}
-
-// statsCollector turns the server's stats lines, such as
-//
-//	time=2026-01-02T15:04:05.123Z level=INFO msg=stats accepted/s=84.0 ... queued=0 running=1 connections=10
-//
-// into time series, at seconds since begin by the server's own timestamps.
-type statsCollector struct {
-	mu      sync.Mutex
-	start   time.Time // zero until begin
-	points  map[string][]loadtest.Point
-	last    time.Duration // time of the latest line since start
-	n       int
-	arrived chan struct{} // closed and replaced on every line after begin
-}
-
-// begin marks the start of the ramp and returns it; earlier lines are
-// dropped.
-func (s *statsCollector) begin() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.start = time.Now()
-	s.points = map[string][]loadtest.Point{}
-	s.arrived = make(chan struct{})
-	return s.start
-}
-
-// add is the ServerConfig.OnLine hook.
-func (s *statsCollector) add(line string) {
-	at, values, ok := parseStatsLine(line)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.start.IsZero() || at.Before(s.start) {
-		return
-	}
-	t := at.Sub(s.start)
-	for _, kv := range values {
-		s.points[kv.name] = append(s.points[kv.name], loadtest.Point{At: t.Seconds(), Value: kv.value})
-	}
-	s.last = max(s.last, t)
-	s.n++
-	close(s.arrived)
-	s.arrived = make(chan struct{})
-}
-
-// waitUntil waits until a line at or after t has arrived, for at most
-// limit. A server that stopped printing stats is an error.
-func (s *statsCollector) waitUntil(ctx context.Context, t, limit time.Duration) error {
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		last, arrived := s.last, s.arrived
-		s.mu.Unlock()
-		if last >= t {
-			return nil
-		}
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-deadline.C:
-			return fmt.Errorf("the server printed no stats line after %.1fs of the ramp (last at %.1fs): is -stats-interval working?", t.Seconds(), last.Seconds())
-		}
-	}
-}
-
-// series returns the points up to end, by short name.
-func (s *statsCollector) series(end time.Duration) map[string][]loadtest.Point {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string][]loadtest.Point, len(s.points))
-	for name, pts := range s.points {
-		for _, p := range pts {
-			if p.At <= end.Seconds() {
-				out[name] = append(out[name], p)
-			}
-		}
-	}
-	return out
-}
-
-func (s *statsCollector) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
-}
-
-type statValue struct {
-	name  string
-	value float64
-}
-
-// parseStatsLine reads a server stats line: its time and its name=value
-// numbers. It reports false for any other line.
-func parseStatsLine(line string) (time.Time, []statValue, bool) {
-	if !strings.Contains(line, " msg=stats ") {
-		return time.Time{}, nil, false
-	}
-	var at time.Time
-	var values []statValue
-	for _, field := range strings.Fields(line) {
-		name, value, ok := strings.Cut(field, "=")
-		if !ok {
-			continue
-		}
-		switch name {
-		case "time":
-			t, err := time.Parse(time.RFC3339Nano, value)
-			if err != nil {
-				return time.Time{}, nil, false
-			}
-			at = t
-		case "level", "msg":
-		default:
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				continue
-			}
-			values = append(values, statValue{name, v})
-		}
-	}
-	if at.IsZero() || len(values) == 0 {
-		return time.Time{}, nil, false
-	}
-	return at, values, true
-}
-
-// meanRate averages the rate points whose interval lies within [from, to].
-// A rate point at time t covers the interval since the previous scrape,
-// about t-interval to t; allowing a quarter interval of slack keeps points
-// whose scrape was a little late.
-func meanRate(pts []loadtest.Point, from, to float64, interval time.Duration) float64 {
-	iv := interval.Seconds()
-	var sum float64
-	var n int
-	for _, p := range pts {
-		if p.At-iv >= from-iv/4 && p.At <= to+iv/4 {
-			sum += p.Value
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
-}
-
-// maxValue is the largest gauge value scraped within [from, to].
-func maxValue(pts []loadtest.Point, from, to float64) float64 {
-	var m float64
-	for _, p := range pts {
-		if p.At >= from && p.At <= to {
-			m = max(m, p.Value)
-		}
-	}
-	return m
 }

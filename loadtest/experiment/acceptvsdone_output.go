@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"offload/config"
 	"offload/loadtest"
 	"offload/loadtest/chart"
 )
@@ -147,7 +148,7 @@ func (r *AcceptVsDoneResult) Panels() []chart.TimelinePanel {
 		if pts := run.Series["connections"]; len(pts) > 0 {
 			conns.Lines = append(conns.Lines, chart.Line{Label: run.Mode + " open", Points: timelinePoints(pts)})
 		}
-		if pts := run.Series["queued"]; len(pts) > 0 && run.Mode == ModeOffload {
+		if pts := run.Series["queued"]; len(pts) > 0 && run.Mode == config.ModeOffload {
 			jobs.Lines = append(jobs.Lines, chart.Line{Label: run.Mode + " queued", Points: timelinePoints(pts)})
 		}
 		if pts := run.Series["running"]; len(pts) > 0 {
@@ -214,7 +215,7 @@ func timelinePoints(pts []loadtest.Point) []chart.Point {
 }
 
 func modeText(run ModeRun) string {
-	if run.Mode == ModeInline {
+	if run.Mode == config.ModeInline {
 		return fmt.Sprintf("inline, GOMAXPROCS=%d", run.Procs)
 	}
 	return fmt.Sprintf("offload, GOMAXPROCS=%d, pool=%d", run.Procs, run.Pool)

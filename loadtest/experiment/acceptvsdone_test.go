@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"offload/config"
 	"offload/loadtest"
 )
 
@@ -17,7 +18,7 @@ import (
 func tinyAcceptVsDone() AcceptVsDoneConfig {
 	c := DefaultAcceptVsDoneConfig()
 	c.Server = serverBin
-	c.Work = 2 * time.Millisecond
+	c.Settings.Work = 2 * time.Millisecond
 	c.Rates = []float64{40, 80}
 	c.Step = time.Second
 	c.ScrapeInterval = 250 * time.Millisecond
@@ -35,7 +36,7 @@ func TestAcceptVsDoneTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Runs) != 2 || res.Runs[0].Mode != ModeOffload || res.Runs[1].Mode != ModeInline {
+	if len(res.Runs) != 2 || res.Runs[0].Mode != config.ModeOffload || res.Runs[1].Mode != config.ModeInline {
 		t.Fatalf("got %d runs, want offload then inline", len(res.Runs))
 	}
 	if res.Runs[0].Procs != 2 || res.Runs[0].Pool != 1 || res.Runs[1].Procs != 1 || res.Runs[1].Pool != 0 {
@@ -87,7 +88,7 @@ func TestAcceptVsDoneTiny(t *testing.T) {
 
 func TestAcceptVsDoneMeasuresCapacity(t *testing.T) {
 	c := tinyAcceptVsDone()
-	c.Modes = []string{ModeOffload}
+	c.Modes = []string{config.ModeOffload}
 	c.Rates = nil
 	c.RateFactors = []float64{0.25}
 	c.CapacityTime = 600 * time.Millisecond
@@ -97,7 +98,7 @@ func TestAcceptVsDoneMeasuresCapacity(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One worker doing 2 ms jobs serves a few hundred requests a second.
-	capacity := res.Capacity[ModeOffload]
+	capacity := res.Capacity[config.ModeOffload]
 	if capacity < 50 || capacity > 1000 {
 		t.Fatalf("capacity %.0f req/s, want a few hundred", capacity)
 	}
@@ -106,32 +107,6 @@ func TestAcceptVsDoneMeasuresCapacity(t *testing.T) {
 	}
 	if st := res.Runs[0].Steps[0]; st.HealthzP99Ms != nil {
 		t.Errorf("probe disabled, yet healthz p99 %v", *st.HealthzP99Ms)
-	}
-}
-
-func TestParseStatsLine(t *testing.T) {
-	line := `time=2026-01-02T15:04:05.123Z level=INFO msg=stats accepted/s=84.0 closed/s=64.5 queued=3 running=1 connections=10`
-	at, values, ok := parseStatsLine(line)
-	if !ok || !at.Equal(time.Date(2026, 1, 2, 15, 4, 5, 123e6, time.UTC)) {
-		t.Fatalf("parseStatsLine = %v, %v", at, ok)
-	}
-	want := []statValue{{"accepted/s", 84}, {"closed/s", 64.5}, {"queued", 3}, {"running", 1}, {"connections", 10}}
-	if len(values) != len(want) {
-		t.Fatalf("values %v, want %v", values, want)
-	}
-	for i := range want {
-		if values[i] != want[i] {
-			t.Errorf("value %d = %v, want %v", i, values[i], want[i])
-		}
-	}
-	for _, other := range []string{
-		`time=2026-01-02T15:04:05.123Z level=INFO msg="offload ready" addr=127.0.0.1:1`,
-		`level=INFO msg=stats accepted/s=1`,
-		`time=yesterday level=INFO msg=stats accepted/s=1`,
-	} {
-		if _, _, ok := parseStatsLine(other); ok {
-			t.Errorf("parseStatsLine(%q) accepted it", other)
-		}
 	}
 }
 
@@ -163,8 +138,7 @@ func TestAcceptVsDoneValidate(t *testing.T) {
 		{"zero rate", func(c *AcceptVsDoneConfig) { c.Rates = []float64{100, 0} }, "rate must be > 0"},
 		{"no factors", func(c *AcceptVsDoneConfig) { c.RateFactors = nil }, "give rates, or rate factors"},
 		{"zero step", func(c *AcceptVsDoneConfig) { c.Step = 0 }, "step must be > 0"},
-		{"pool flag", func(c *AcceptVsDoneConfig) { c.ServerArgs = []string{"-pool=3"} }, "-pool=3 is set by the experiment"},
-		{"stats flag", func(c *AcceptVsDoneConfig) { c.ServerArgs = []string{"--stats-interval", "1s"} }, "--stats-interval is set by the experiment"},
+		{"bad settings", func(c *AcceptVsDoneConfig) { c.Settings.Queue = -1 }, "server settings: -queue -1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultAcceptVsDoneConfig()

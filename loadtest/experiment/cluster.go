@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"offload/config"
 	"offload/loadtest"
+	"offload/loadtest/observe"
 )
 
 // ClusterConfig says how to run a rolling restart: three servers behind
@@ -74,7 +76,7 @@ func (r *ClusterResult) Lost() int64 {
 
 // Cluster runs the rolling restart.
 func Cluster(ctx context.Context, c ClusterConfig) (res *ClusterResult, err error) {
-	if err := CheckServerBinary(c.Server); err != nil {
+	if err := observe.CheckBinary(c.Server); err != nil {
 		return nil, err
 	}
 	haproxy, err := exec.LookPath(c.HAProxy)
@@ -86,12 +88,12 @@ func Cluster(ctx context.Context, c ClusterConfig) (res *ClusterResult, err erro
 	}
 	addrs := make([]string, Instances+2) // the servers, then the frontend and the stats page
 	for i := range addrs {
-		if addrs[i], err = FreeAddr(); err != nil {
+		if addrs[i], err = observe.FreeAddr(); err != nil {
 			return nil, err
 		}
 	}
 	front, stats := addrs[Instances], addrs[Instances+1]
-	servers := make([]*ServerProcess, Instances)
+	servers := make([]*observe.Server, Instances)
 	defer func() {
 		for _, s := range servers {
 			if s != nil {
@@ -99,8 +101,10 @@ func Cluster(ctx context.Context, c ClusterConfig) (res *ClusterResult, err erro
 			}
 		}
 	}()
+	settings := config.Default()
+	settings.Work = c.Work
 	start := func(i int) (err error) {
-		servers[i], err = StartServer(ctx, ServerConfig{Binary: c.Server, Addr: addrs[i], Args: []string{"-work", c.Work.String()}})
+		servers[i], err = observe.Start(ctx, observe.Config{Binary: c.Server, Addr: addrs[i], Server: settings})
 		return err
 	}
 	for i := range servers {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"offload/config"
 	"offload/loadtest/chart"
 )
 
@@ -118,7 +119,7 @@ func writeRowsCSV(path string, rows []Row) error {
 		records = append(records, []string{
 			row.Mode, string(row.Engine), strconv.Itoa(row.Pool), strconv.Itoa(row.Run), strconv.Itoa(max(row.Runs, 1)),
 			num(row.Throughput, 1), num(row.ThroughputMin, 1), num(row.ThroughputMax, 1),
-			num(row.P50Ms, 3), num(row.P99Ms, 3), optNum(row.P999Ms, 3), optNum(row.HealthzP99Ms, 3), itoa(row.HealthzFailed),
+			num(row.P50Ms, 3), num(row.P99Ms, 3), num(row.P999Ms, 3), optNum(row.HealthzP99Ms, 3), itoa(row.HealthzFailed),
 			itoa(row.Status503), itoa(row.Errors), itoa(row.Accepted), itoa(row.Completed), itoa(row.Rejected),
 			num(row.ServerCPUMsPerRequest, 3), num(row.ServerCPUCores, 3), num(row.GeneratorCPUCores, 3), num(row.OtherCPUCores, 3),
 			itoa(row.Requests), num(row.ElapsedS, 3),
@@ -155,8 +156,8 @@ func (r *SweepResult) Markdown() string {
 // sweepNotes explains the columns of the sweep table.
 const sweepNotes = `req/s counts every /data response in the measured time. With repeated runs
 each figure is the median over the runs (req/s is followed by its range),
-and 503s and errors are summed. Latencies are in milliseconds. wrk reports
-no p99.9 (-), and its 503s column counts every response with status >= 400. accepted and completed are the server's own
+and 503s and errors are summed. Latencies are in milliseconds. wrk's 503s
+column counts every response with status >= 400. accepted and completed are the server's own
 counters of accepted connections and completed jobs over warmup and
 measurement, healthz probes included. CPU ms/req is the server's CPU time
 per completed job; server and generator cores are CPU seconds per wall
@@ -173,7 +174,7 @@ func (r *SweepResult) Table() string {
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.summary() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f |\n",
-			row.Mode, row.Engine, poolText(row), rateText(row), ms(row.P50Ms), ms(row.P99Ms), optMs(row.P999Ms), optMs(row.HealthzP99Ms),
+			row.Mode, row.Engine, poolText(row), rateText(row), ms(row.P50Ms), ms(row.P99Ms), ms(row.P999Ms), optMs(row.HealthzP99Ms),
 			row.Status503, row.Errors, row.Accepted, row.Completed, row.ServerCPUMsPerRequest, row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores)
 	}
 	return b.String()
@@ -245,7 +246,7 @@ func (r *SweepResult) ChartPoints() []chart.SweepPoint {
 	rows := r.summary()
 	for _, row := range rows {
 		engines[row.Engine] = true
-		if row.Mode == ModeOffload {
+		if row.Mode == config.ModeOffload {
 			pools = append(pools, row.Pool)
 		}
 	}
@@ -257,14 +258,14 @@ func (r *SweepResult) ChartPoints() []chart.SweepPoint {
 	var pts []chart.SweepPoint
 	for _, row := range rows {
 		name := row.Mode
-		if row.Mode == ModeInline {
+		if row.Mode == config.ModeInline {
 			name = "inline (no pool)"
 		}
 		if len(engines) > 1 {
 			name += ", " + string(row.Engine)
 		}
 		p99 := time.Duration(row.P99Ms * float64(time.Millisecond))
-		if row.Mode == ModeInline {
+		if row.Mode == config.ModeInline {
 			for _, pool := range pools {
 				pts = append(pts, chart.SweepPoint{Series: name, Pool: pool, Throughput: row.Throughput, P99: p99})
 			}
@@ -293,7 +294,7 @@ func rateText(row Row) string {
 }
 
 func poolText(row Row) string {
-	if row.Mode == ModeInline {
+	if row.Mode == config.ModeInline {
 		return "-"
 	}
 	return strconv.Itoa(row.Pool)

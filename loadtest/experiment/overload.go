@@ -4,157 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"sync"
 	"time"
 
+	"offload/config"
 	"offload/loadtest"
-	"offload/metrics"
+	"offload/loadtest/observe"
+	"offload/overload"
 )
-
-// OverloadConfig says how to run the overload experiment: the same phases
-// of open-loop load, from half the capacity to three times it, a step in
-// the job's cost, bursts, urgent traffic and client deadlines, against one
-// server per overload policy.
-type OverloadConfig struct {
-	// Server is the offload binary.
-	Server string
-	// Procs is the servers' GOMAXPROCS; 0 means every CPU.
-	Procs int
-	// Work is the servers' -work, the cost of a bulk job.
-	Work time.Duration
-	// Policies are the server configurations compared, in order.
-	Policies []OverloadPolicy
-	// Phases run in order against each policy's server.
-	Phases []Phase
-	// Scale multiplies every phase's length: 1 for the report, less for
-	// tests.
-	Scale float64
-	// Progress receives a line per phase; nil for none.
-	Progress io.Writer
-}
-
-// OverloadPolicy is one server configuration of the experiment.
-type OverloadPolicy struct {
-	Name string   `json:"name"`
-	Args []string `json:"args"`
-}
-
-// DefaultOverloadPolicies are the static queue and the adaptive controller
-// with each queue order, named policy/order.
-func DefaultOverloadPolicies() []OverloadPolicy {
-	return []OverloadPolicy{
-		{"static", []string{"-overload", "static"}},
-		{"adaptive/fifo", []string{"-overload", "adaptive", "-queue-order", "fifo"}},
-		{"adaptive/lifo", []string{"-overload", "adaptive", "-queue-order", "lifo"}},
-		{"adaptive/adaptive", []string{"-overload", "adaptive", "-queue-order", "adaptive"}},
-	}
-}
-
-// Phase is a stretch of open-loop load. Rates are multiples of the
-// capacity C measured at the start of the run, budgets multiples of the
-// single-request latency W.
-type Phase struct {
-	Name string `json:"name"`
-	// Length is how long the phase lasts; its first Settle is load but
-	// not measured.
-	Length time.Duration `json:"length"`
-	Settle time.Duration `json:"settle"`
-	// Rate is the bulk /data rate (no Priority header), × C.
-	Rate float64 `json:"rate_x_capacity"`
-	// Doubled makes the bulk jobs cost twice -work (?work=), measured
-	// against the capacity and latency of such jobs.
-	Doubled bool `json:"doubled_work,omitempty"`
-	// Urgent adds /data traffic with "Priority: u=0" at this rate, × C.
-	Urgent float64 `json:"urgent_x_capacity,omitempty"`
-	// Budget gives every bulk request an X-Request-Timeout of this many W.
-	Budget float64 `json:"budget_x_w,omitempty"`
-	// Burst adds this many simultaneous bulk requests every BurstEvery.
-	Burst      int           `json:"burst,omitempty"`
-	BurstEvery time.Duration `json:"burst_every,omitempty"`
-}
-
-// Names of the phases the targets refer to.
-const (
-	PhaseSteady   = "0.8x"
-	PhaseOverload = "3x"
-	PhaseDoubled  = "3x, work doubled"
-	PhaseBursts   = "0.4x + bursts"
-	PhaseUrgent   = "3x + urgent"
-	PhaseDeadline = "3x, budget 3W"
-)
-
-// DefaultPhases is the experiment's schedule, about 46 s per policy.
-func DefaultPhases() []Phase {
-	s := time.Second
-	return []Phase{
-		{Name: "0.5x", Length: 4 * s, Settle: s, Rate: 0.5},
-		{Name: PhaseSteady, Length: 5 * s, Settle: s, Rate: 0.8},
-		{Name: "1x", Length: 4 * s, Settle: s, Rate: 1},
-		{Name: "2x", Length: 4 * s, Settle: s, Rate: 2},
-		{Name: PhaseOverload, Length: 6 * s, Settle: s, Rate: 3},
-		// Right after the 3x phase: the same rate, jobs twice as long,
-		// measured from one second after the step.
-		{Name: PhaseDoubled, Length: 5 * s, Settle: s, Rate: 3, Doubled: true},
-		{Name: PhaseBursts, Length: 7 * s, Settle: s, Rate: 0.4, Burst: 30, BurstEvery: 2 * s},
-		{Name: PhaseUrgent, Length: 6 * s, Settle: s, Rate: 3, Urgent: 0.2},
-		{Name: PhaseDeadline, Length: 5 * s, Settle: s, Rate: 3, Budget: 3},
-	}
-}
-
-// DefaultOverloadConfig returns the experiment as make overload-experiment
-// runs it.
-func DefaultOverloadConfig() OverloadConfig {
-	return OverloadConfig{
-		Server: "bin/server", Work: 4 * time.Millisecond,
-		Policies: DefaultOverloadPolicies(), Phases: DefaultPhases(), Scale: 1,
-	}
-}
-
-// Validate checks c and fills in defaults.
-func (c *OverloadConfig) Validate() error {
-	var errs []error
-	if c.Work <= 0 {
-		errs = append(errs, fmt.Errorf("work %v: need a positive duration", c.Work))
-	}
-	if len(c.Policies) == 0 || len(c.Phases) == 0 {
-		errs = append(errs, errors.New("need at least one policy and one phase"))
-	}
-	if c.Scale <= 0 {
-		errs = append(errs, fmt.Errorf("scale %v: need a positive factor", c.Scale))
-	}
-	if c.Procs < 0 {
-		errs = append(errs, fmt.Errorf("procs %d: need 0 (every CPU) or more", c.Procs))
-	}
-	for _, p := range c.Phases {
-		if p.Length <= p.Settle || p.Rate <= 0 || p.Burst < 0 || p.Burst > 0 && p.BurstEvery <= 0 {
-			errs = append(errs, fmt.Errorf("phase %q: need a length past its settle time, a positive rate, and bursts with an interval", p.Name))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Baseline is what the phases' rates and budgets are multiples of,
-// measured in the same run on a static server: capacity and single-request
-// latency at -work and at twice it.
-type Baseline struct {
-	Capacity        float64 `json:"capacity_rps"`
-	W               float64 `json:"w_ms"`
-	CapacityDoubled float64 `json:"capacity_doubled_rps"`
-	WDoubled        float64 `json:"w_doubled_ms"`
-}
 
 // OverloadResult is the outcome of the experiment.
 type OverloadResult struct {
-	Machine  Machine       `json:"machine"`
-	Procs    int           `json:"procs"`
-	Work     time.Duration `json:"work"`
-	Started  time.Time     `json:"started"`
-	Took     float64       `json:"took_s"`
-	Baseline Baseline      `json:"baseline"`
-	Phases   []Phase       `json:"phases"`
-	Runs     []PolicyRun   `json:"runs"`
+	Machine  observe.Machine `json:"machine"`
+	Procs    int             `json:"procs"`
+	Work     time.Duration   `json:"work"`
+	Started  time.Time       `json:"started"`
+	Took     float64         `json:"took_s"`
+	Baseline Baseline        `json:"baseline"`
+	Phases   []Phase         `json:"phases"`
+	Runs     []PolicyRun     `json:"runs"`
 }
 
 // PolicyRun is every phase against one policy's server.
@@ -229,10 +97,10 @@ func Overload(ctx context.Context, c OverloadConfig) (*OverloadResult, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if err := CheckServerBinary(c.Server); err != nil {
+	if err := observe.CheckBinary(c.Server); err != nil {
 		return nil, err
 	}
-	res := &OverloadResult{Machine: DescribeMachine(ctx), Procs: c.Procs, Work: c.Work, Started: time.Now(), Phases: c.scaledPhases()}
+	res := &OverloadResult{Machine: observe.Describe(ctx), Procs: c.Procs, Work: c.Work, Started: time.Now(), Phases: c.scaledPhases()}
 	c.progress("measuring capacity and single-request latency at -work %v and %v", c.Work, 2*c.Work)
 	var err error
 	if res.Baseline, err = c.baseline(ctx); err != nil {
@@ -270,15 +138,17 @@ func (c *OverloadConfig) scaledPhases() []Phase {
 	return out
 }
 
-func (c *OverloadConfig) start(ctx context.Context, args ...string) (*ServerProcess, error) {
-	return StartServer(ctx, ServerConfig{Binary: c.Server, Procs: c.Procs, Args: append([]string{"-work", c.Work.String()}, args...)})
+func (c *OverloadConfig) start(ctx context.Context, p OverloadPolicy) (*observe.Server, error) {
+	s := config.Default()
+	s.Work = c.Work
+	return observe.Start(ctx, observe.Config{Binary: c.Server, Procs: c.Procs, Server: p.settings(s)})
 }
 
 // baseline measures capacity (closed loop, 32 connections, on the static
 // queue, which no closed loop can overload into refusals) and W (one
 // connection, one request at a time: the median) for both job sizes.
 func (c *OverloadConfig) baseline(ctx context.Context) (b Baseline, err error) {
-	srv, err := c.start(ctx, "-overload", "static")
+	srv, err := c.start(ctx, OverloadPolicy{Overload: overload.Static.String()})
 	if err != nil {
 		return b, err
 	}
@@ -310,7 +180,7 @@ func (c *OverloadConfig) baseline(ctx context.Context) (b Baseline, err error) {
 // running throughout.
 func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Baseline, phases []Phase) (run PolicyRun, err error) {
 	run.Policy = p
-	srv, err := c.start(ctx, p.Args...)
+	srv, err := c.start(ctx, p)
 	if err != nil {
 		return run, err
 	}
@@ -398,7 +268,7 @@ type phaseLoad struct {
 	measuredLength time.Duration
 }
 
-func runPhase(ctx context.Context, srv *ServerProcess, ph Phase, b Baseline, work time.Duration, offset time.Duration) (phaseLoad, error) {
+func runPhase(ctx context.Context, srv *observe.Server, ph Phase, b Baseline, work time.Duration, offset time.Duration) (phaseLoad, error) {
 	l := phaseLoad{phase: ph, offset: offset, w: b.W, capacity: b.Capacity, measuredLength: ph.Length - ph.Settle}
 	url := srv.URL("/data")
 	if ph.Doubled {
@@ -503,106 +373,4 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 		r.ServerLate = missedAfter - missedBefore
 	}
 	return r
-}
-
-// stateSample is the server's own view at one moment.
-type stateSample struct {
-	at             time.Duration
-	overloaded     bool
-	unready        bool
-	queued         float64
-	deadlineMissed float64
-}
-
-// sampleState reads the server's overload state, queue length and
-// readiness every interval until ctx ends, and once more then, so that the
-// counters cover the whole run.
-func sampleState(ctx context.Context, srv *ServerProcess, begin time.Time, interval time.Duration) []stateSample {
-	var out []stateSample
-	take := func(ctx context.Context) {
-		at := time.Since(begin)
-		m, err := srv.Metrics(ctx)
-		if err != nil {
-			return // a missed sample leaves a gap; the phase has others
-		}
-		code, _, err := httpGet(ctx, srv.Addr(), "/readyz", 2*time.Second)
-		out = append(out, stateSample{
-			at: at, overloaded: m[metrics.OverloadActive] == 1, queued: m[metrics.JobsQueued],
-			unready: err == nil && code != 200, deadlineMissed: m[metrics.DeadlineMissed],
-		})
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			take(last)
-			cancel()
-			return out
-		case <-tick.C:
-			take(ctx)
-		}
-	}
-}
-
-// timeline cuts the policy's run into buckets of width: the bulk load's
-// offered rate, goodput and latencies by the requests' scheduled times,
-// and the server's state as last sampled in each.
-func timeline(loads []phaseLoad, states []stateSample, width time.Duration) []Bucket {
-	var end time.Duration
-	for _, l := range loads {
-		end = max(end, l.offset+l.phase.Length)
-	}
-	n := int(end/width) + 1
-	sent, ok := make([]int, n), make([]int, n)
-	lat200, lat503 := make([][]time.Duration, n), make([][]time.Duration, n)
-	for _, l := range loads {
-		for _, rec := range l.bulk.Records {
-			i := int((l.offset + rec.At) / width)
-			if i >= n {
-				continue
-			}
-			sent[i]++
-			switch rec.Status {
-			case 200:
-				ok[i]++
-				lat200[i] = append(lat200[i], rec.Latency)
-			case 503:
-				lat503[i] = append(lat503[i], rec.Latency)
-			}
-		}
-	}
-	out := make([]Bucket, n)
-	for i := range out {
-		b := &out[i]
-		b.T = (time.Duration(i) * width).Seconds()
-		b.Offered, b.Goodput = float64(sent[i])/width.Seconds(), float64(ok[i])/width.Seconds()
-		if len(lat200[i]) > 0 {
-			b.P50, b.P99 = ptr(quantileMs(lat200[i], 0.5)), ptr(quantileMs(lat200[i], 0.99))
-		}
-		if len(lat503[i]) > 0 {
-			b.BusyP99 = ptr(quantileMs(lat503[i], 0.99))
-		}
-	}
-	for _, s := range states {
-		if i := int(s.at / width); i < n {
-			over := 0.0
-			if s.overloaded {
-				over = 1
-			}
-			out[i].Overloaded, out[i].Queued = ptr(over), ptr(s.queued)
-		}
-	}
-	return out
-}
-
-// quantileMs is the q-quantile of ds in milliseconds, 0 for none.
-func quantileMs(ds []time.Duration, q float64) float64 {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return float64(s[min(len(s)-1, int(q*float64(len(s))))]) / float64(time.Millisecond)
 }

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"offload/config"
 	"offload/internal/await"
 	"offload/loadtest"
+	"offload/loadtest/observe"
 	"offload/metrics"
 	"offload/overload"
 )
@@ -25,9 +28,14 @@ import (
 
 const testWork = 4 * time.Millisecond
 
-func startPolicy(t *testing.T, args ...string) *ServerProcess {
+func startPolicy(t *testing.T, tune func(*config.Config)) *observe.Server {
 	t.Helper()
-	srv, err := StartServer(testContext(t), ServerConfig{Binary: serverBin, Procs: 2, Args: append([]string{"-work", testWork.String()}, args...)})
+	s := config.Default()
+	s.Work = testWork
+	if tune != nil {
+		tune(&s)
+	}
+	srv, err := observe.Start(testContext(t), observe.Config{Binary: serverBin, Procs: 2, Server: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +50,7 @@ func startPolicy(t *testing.T, args ...string) *ServerProcess {
 // measureBaseline returns C (a closed loop of two clients per worker,
 // which queues no more than the adaptive policy calls a standing queue) and
 // W (one client, one request at a time: the median).
-func measureBaseline(t *testing.T, srv *ServerProcess) (c, w float64) {
+func measureBaseline(t *testing.T, srv *observe.Server) (c, w float64) {
 	t.Helper()
 	ctx := testContext(t)
 	sat, err := loadtest.Run(ctx, loadtest.Config{URL: srv.URL("/data"), Connections: 4, Warmup: 300 * time.Millisecond, Duration: time.Second})
@@ -61,7 +69,7 @@ func measureBaseline(t *testing.T, srv *ServerProcess) (c, w float64) {
 
 // window runs cfg against srv, after a second of it as a warmup, and
 // returns the result and what changed in the server's metrics meanwhile.
-func window(t *testing.T, srv *ServerProcess, cfg loadtest.Config) (*loadtest.Result, map[string]float64) {
+func window(t *testing.T, srv *observe.Server, cfg loadtest.Config) (*loadtest.Result, map[string]float64) {
 	t.Helper()
 	warm := cfg
 	warm.Duration, warm.Warmup = time.Second, 0
@@ -89,7 +97,7 @@ func openLoop(url string, rate float64, d time.Duration, header map[string]strin
 }
 
 // scrape returns the server's metrics.
-func scrape(t *testing.T, srv *ServerProcess) map[string]float64 {
+func scrape(t *testing.T, srv *observe.Server) map[string]float64 {
 	t.Helper()
 	m, err := srv.Metrics(testContext(t))
 	if err != nil {
@@ -151,7 +159,7 @@ func checkJobInvariants(t *testing.T, m map[string]float64) {
 }
 
 func TestAdaptivePolicyBoundsTheWaitUnderSustainedOverload(t *testing.T) {
-	static, adaptive := startPolicy(t, "-overload", "static"), startPolicy(t)
+	static, adaptive := startPolicy(t, func(c *config.Config) { c.Overload = overload.Static.String() }), startPolicy(t, nil)
 	c, w := measureBaseline(t, adaptive)
 	st, ms := window(t, static, openLoop(static.URL("/data"), 3*c, 3*time.Second, nil))
 	ad, ma := window(t, adaptive, openLoop(adaptive.URL("/data"), 3*c, 3*time.Second, nil))
@@ -190,7 +198,7 @@ func TestAdaptivePolicyBoundsTheWaitUnderSustainedOverload(t *testing.T) {
 }
 
 func TestAdaptivePolicyAbsorbsABurst(t *testing.T) {
-	srv := startPolicy(t)
+	srv := startPolicy(t, nil)
 	c, _ := measureBaseline(t, srv)
 	// 0.4 C plus 10 simultaneous requests every half second: each burst
 	// drains in 5 jobs' time, well within the 100 ms interval even when the
@@ -216,7 +224,7 @@ func TestAdaptivePolicyAbsorbsABurst(t *testing.T) {
 }
 
 func TestUrgentRequestsGetThroughAnOverload(t *testing.T) {
-	srv := startPolicy(t)
+	srv := startPolicy(t, nil)
 	c, w := measureBaseline(t, srv)
 	done := make(chan *loadtest.Result, 1)
 	go func() {
@@ -248,14 +256,14 @@ func TestUrgentRequestsGetThroughAnOverload(t *testing.T) {
 }
 
 func TestDeadlineThatCannotBeMetIsRefusedAtOnce(t *testing.T) {
-	srv := startPolicy(t, "-pool", "1")
+	srv := startPolicy(t, func(c *config.Config) { c.Pool = 1 })
 	ctx := testContext(t)
 	// One 300 ms job holds the only worker.
 	long := make(chan error, 1)
 	go func() {
-		code, _, err := httpGet(ctx, srv.Addr(), "/data?work=300ms", 5*time.Second)
+		code, _, err := observe.Get(ctx, srv.URL("/data?work=300ms"), 5*time.Second)
 		if err == nil && code != 200 {
-			err = &ServerError{Op: "answered the long job with " + strconv.Itoa(code)}
+			err = fmt.Errorf("the long job was answered %d", code)
 		}
 		long <- err
 	}()
@@ -280,7 +288,7 @@ func TestDeadlineThatCannotBeMetIsRefusedAtOnce(t *testing.T) {
 		t.Errorf("%v deadline refusals counted, %d answered", m[metrics.RefusedSeries(overload.Deadline)], res.Outcomes.Status[503])
 	}
 	// With a budget the job fits in, it runs.
-	if code, _, err := httpGet(ctx, srv.Addr(), "/data", 5*time.Second); err != nil || code != 200 {
+	if code, _, err := observe.Get(ctx, srv.URL("/data"), 5*time.Second); err != nil || code != 200 {
 		t.Errorf("idle server, no deadline: %d %v", code, err)
 	}
 	checkJobInvariants(t, m)

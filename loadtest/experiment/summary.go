@@ -54,7 +54,7 @@ func Summarize(rows []Row) []Row {
 		s.Requests = int64(med(func(r Row) float64 { return float64(r.Requests) }))
 		s.P50Ms = med(func(r Row) float64 { return r.P50Ms })
 		s.P99Ms = med(func(r Row) float64 { return r.P99Ms })
-		s.P999Ms = optMed(func(r Row) *float64 { return r.P999Ms })
+		s.P999Ms = med(func(r Row) float64 { return r.P999Ms })
 		s.HealthzP99Ms = optMed(func(r Row) *float64 { return r.HealthzP99Ms })
 		s.Accepted = int64(med(func(r Row) float64 { return float64(r.Accepted) }))
 		s.Completed = int64(med(func(r Row) float64 { return float64(r.Completed) }))

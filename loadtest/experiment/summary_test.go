@@ -4,16 +4,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"offload/config"
 )
 
 func TestSummarize(t *testing.T) {
 	rows := []Row{
-		{Mode: ModeOffload, Engine: Builtin, Pool: 2, Run: 1, Throughput: 300, P99Ms: 10, P999Ms: ptr(12.0), Status503: 1},
-		{Mode: ModeOffload, Engine: Wrk, Pool: 2, Run: 1, Throughput: 290, P99Ms: 11},
-		{Mode: ModeOffload, Engine: Builtin, Pool: 2, Run: 2, Throughput: 200, P99Ms: 30, P999Ms: ptr(40.0), Errors: 2},
-		{Mode: ModeOffload, Engine: Wrk, Pool: 2, Run: 2, Throughput: 310, P99Ms: 9},
-		{Mode: ModeOffload, Engine: Builtin, Pool: 2, Run: 3, Throughput: 250, P99Ms: 20, P999Ms: ptr(25.0)},
-		{Mode: ModeOffload, Engine: Wrk, Pool: 2, Run: 3, Throughput: 280, P99Ms: 12},
+		{Mode: config.ModeOffload, Engine: Builtin, Pool: 2, Run: 1, Throughput: 300, P99Ms: 10, P999Ms: 12, Status503: 1},
+		{Mode: config.ModeOffload, Engine: Wrk, Pool: 2, Run: 1, Throughput: 290, P99Ms: 11, P999Ms: 14},
+		{Mode: config.ModeOffload, Engine: Builtin, Pool: 2, Run: 2, Throughput: 200, P99Ms: 30, P999Ms: 40, Errors: 2},
+		{Mode: config.ModeOffload, Engine: Wrk, Pool: 2, Run: 2, Throughput: 310, P99Ms: 9, P999Ms: 12},
+		{Mode: config.ModeOffload, Engine: Builtin, Pool: 2, Run: 3, Throughput: 250, P99Ms: 20, P999Ms: 25},
+		{Mode: config.ModeOffload, Engine: Wrk, Pool: 2, Run: 3, Throughput: 280, P99Ms: 12, P999Ms: 13},
 	}
 	got := Summarize(rows)
 	if len(got) != 2 || got[0].Engine != Builtin || got[1].Engine != Wrk {
@@ -23,11 +25,11 @@ func TestSummarize(t *testing.T) {
 	if b.Runs != 3 || b.Run != 0 || b.Throughput != 250 || b.ThroughputMin != 200 || b.ThroughputMax != 300 {
 		t.Errorf("builtin req/s %v (%v–%v) over %d runs, want median 250 (200–300) over 3", b.Throughput, b.ThroughputMin, b.ThroughputMax, b.Runs)
 	}
-	if b.P99Ms != 20 || b.P999Ms == nil || *b.P999Ms != 25 || b.Status503 != 1 || b.Errors != 2 {
+	if b.P99Ms != 20 || b.P999Ms != 25 || b.Status503 != 1 || b.Errors != 2 {
 		t.Errorf("builtin p99 %v, p99.9 %v, 503s %d, errors %d; want medians 20 and 25, sums 1 and 2", b.P99Ms, b.P999Ms, b.Status503, b.Errors)
 	}
-	if w := got[1]; w.P999Ms != nil || w.Throughput != 290 {
-		t.Errorf("wrk: p99.9 %v, req/s %v; want none and 290", w.P999Ms, w.Throughput)
+	if w := got[1]; w.P999Ms != 13 || w.Throughput != 290 {
+		t.Errorf("wrk: p99.9 %v, req/s %v; want medians 13 and 290", w.P999Ms, w.Throughput)
 	}
 
 	res := &SweepResult{Rows: rows, Summary: got}
@@ -54,9 +56,9 @@ func TestMedian(t *testing.T) {
 
 func TestChartPointsDrawInlineFlat(t *testing.T) {
 	res := &SweepResult{Rows: []Row{
-		{Mode: ModeOffload, Engine: Builtin, Pool: 1, Throughput: 150, P99Ms: 200},
-		{Mode: ModeOffload, Engine: Builtin, Pool: 4, Throughput: 300, P99Ms: 100},
-		{Mode: ModeInline, Engine: Builtin, Throughput: 280, P99Ms: 300},
+		{Mode: config.ModeOffload, Engine: Builtin, Pool: 1, Throughput: 150, P99Ms: 200},
+		{Mode: config.ModeOffload, Engine: Builtin, Pool: 4, Throughput: 300, P99Ms: 100},
+		{Mode: config.ModeInline, Engine: Builtin, Throughput: 280, P99Ms: 300},
 	}}
 	pts := res.ChartPoints()
 	var inline []int
@@ -73,8 +75,8 @@ func TestChartPointsDrawInlineFlat(t *testing.T) {
 	}
 
 	both := &SweepResult{Rows: []Row{
-		{Mode: ModeOffload, Engine: Builtin, Pool: 1, Throughput: 1},
-		{Mode: ModeOffload, Engine: Wrk, Pool: 1, Throughput: 1},
+		{Mode: config.ModeOffload, Engine: Builtin, Pool: 1, Throughput: 1},
+		{Mode: config.ModeOffload, Engine: Wrk, Pool: 1, Throughput: 1},
 	}}
 	if pts := both.ChartPoints(); pts[0].Series != "offload, builtin" || pts[1].Series != "offload, wrk" {
 		t.Errorf("with two engines the series are %q and %q, want the engine in the name", pts[0].Series, pts[1].Series)
@@ -101,7 +103,7 @@ func TestProgress(t *testing.T) {
 func TestSweepPlanRunsInlineOncePerRepeat(t *testing.T) {
 	c := DefaultSweepConfig()
 	c.Pools = []int{4, 1}
-	c.Modes = []string{ModeInline, ModeOffload}
+	c.Modes = []string{config.ModeInline, config.ModeOffload}
 	c.Engines = []Engine{Builtin, Wrk}
 	c.Repeat = 2
 	var labels []string
@@ -134,7 +136,7 @@ func TestSweepValidate(t *testing.T) {
 		{"wrk fractional duration", func(c *SweepConfig) { c.Engines = []Engine{Wrk}; c.Duration = 1500 * time.Millisecond }, "wrk takes whole seconds"},
 		{"wrk threads", func(c *SweepConfig) { c.Engines = []Engine{Wrk}; c.WrkThreads = 3 }, "multiple of wrk threads (3)"},
 		{"repeat", func(c *SweepConfig) { c.Repeat = 0 }, "repeat must be >= 1"},
-		{"mode flag", func(c *SweepConfig) { c.ServerArgs = []string{"-mode", "inline"} }, "-mode is set by the sweep"},
+		{"bad settings", func(c *SweepConfig) { c.Settings.Work = -time.Millisecond }, "server settings: -work -1ms"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultSweepConfig()

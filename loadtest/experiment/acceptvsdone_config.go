@@ -1,0 +1,224 @@
+package experiment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"offload/config"
+	"offload/loadtest/observe"
+	"offload/overload"
+)
+
+// AcceptVsDoneConfig describes the accept-versus-done experiment: for each
+// mode, a server under an open-loop rate of one request per connection
+// that rises in equal steps from below to well above its capacity, with
+// its connection and job counters recorded throughout. Start from
+// DefaultAcceptVsDoneConfig.
+//
+// The defaults mirror the original experiment's threads with GOMAXPROCS:
+// offload mode gets two Ps and a pool of one worker (the original's
+// acceptor thread plus one worker thread), inline mode gets one P (the
+// original's single thread doing IO and work alike). Either way one core's
+// worth of CPU does the work, so the modes have the same capacity and
+// differ only in where the waiting happens.
+type AcceptVsDoneConfig struct {
+	// Server is the server executable.
+	Server string
+	// Settings are the server's settings for both modes, from
+	// config.Default(); the experiment sets Mode, Pool, Overload and
+	// StatsInterval itself, and Work is the CPU time per /data request.
+	Settings config.Config
+	// Modes are the modes to run, in order.
+	Modes []string
+	// OffloadProcs and OffloadPool are GOMAXPROCS and -pool in offload
+	// mode; InlineProcs is GOMAXPROCS in inline mode.
+	OffloadProcs, OffloadPool, InlineProcs int
+
+	// Rates are the offered request rates, one per step. When empty, each
+	// mode's capacity is measured first (a closed loop of
+	// CapacityConnections connections, one request per connection, for
+	// CapacityTime) and the rates are RateFactors times the larger
+	// capacity, so that the steps start below capacity and end well above
+	// it for both modes.
+	Rates               []float64
+	RateFactors         []float64
+	CapacityTime        time.Duration
+	CapacityConnections int
+
+	// Step is how long each rate is offered.
+	Step time.Duration
+	// MaxInflight caps the open loop's outstanding requests; sends due
+	// beyond it are counted as missed.
+	MaxInflight int
+	// Timeout bounds each request.
+	Timeout time.Duration
+	// ScrapeInterval is the resolution of the timelines: the server's
+	// -stats-interval, and the time between snapshots of the server (listen
+	// queue, CPU use) and between the load generator's scrapes of /metrics.
+	ScrapeInterval time.Duration
+	// ProbeRate is the /healthz probe's rate during the ramp (0 disables
+	// it); each step is probed separately so that its p99 shows when IO
+	// stops being responsive.
+	ProbeRate    float64
+	ProbeTimeout time.Duration
+
+	// Progress, if set, receives a line as each run starts.
+	Progress io.Writer
+	// Live, if set, receives the built-in generator's per-second status
+	// line; pass a terminal only.
+	Live io.Writer
+}
+
+// DefaultAcceptVsDoneConfig returns the experiment as the project documents
+// it: offload (GOMAXPROCS=2, one worker) and inline (GOMAXPROCS=1), rates
+// of 0.5, 1, 1.5, 2 and 3 times the measured capacity for 5 s each.
+func DefaultAcceptVsDoneConfig() AcceptVsDoneConfig {
+	return AcceptVsDoneConfig{
+		Server:              "bin/server",
+		Settings:            config.Default(),
+		Modes:               []string{config.ModeOffload, config.ModeInline},
+		OffloadProcs:        2,
+		OffloadPool:         1,
+		InlineProcs:         1,
+		RateFactors:         []float64{0.5, 1, 1.5, 2, 3},
+		CapacityTime:        2 * time.Second,
+		CapacityConnections: 8,
+		Step:                5 * time.Second,
+		MaxInflight:         1000,
+		Timeout:             10 * time.Second,
+		ScrapeInterval:      time.Second,
+		ProbeRate:           20,
+		ProbeTimeout:        5 * time.Second,
+	}
+}
+
+// Validate reports the first problem with c's values, as one line saying
+// what to change. It does not look at the machine; Preflight does.
+func (c *AcceptVsDoneConfig) Validate() error {
+	if len(c.Modes) == 0 {
+		return errors.New("no modes: give offload, inline or both")
+	}
+	for i, m := range c.Modes {
+		if m != config.ModeOffload && m != config.ModeInline {
+			return fmt.Errorf("unknown mode %q: want offload or inline", m)
+		}
+		if slices.Contains(c.Modes[:i], m) {
+			return fmt.Errorf("mode %q given twice", m)
+		}
+	}
+	if c.OffloadProcs < 1 || c.InlineProcs < 1 {
+		return fmt.Errorf("GOMAXPROCS must be >= 1 (offload %d, inline %d)", c.OffloadProcs, c.InlineProcs)
+	}
+	if c.OffloadPool < 1 {
+		return fmt.Errorf("offload pool size must be >= 1 (got %d)", c.OffloadPool)
+	}
+	if err := c.Settings.Validate(); err != nil {
+		return fmt.Errorf("server settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	for _, r := range c.Rates {
+		if !(r > 0) || math.IsInf(r, 1) {
+			return fmt.Errorf("rate must be > 0 req/s (got %v)", r)
+		}
+	}
+	if len(c.Rates) == 0 {
+		if len(c.RateFactors) == 0 {
+			return errors.New("give rates, or rate factors to multiply the measured capacity by")
+		}
+		for _, f := range c.RateFactors {
+			if !(f > 0) || math.IsInf(f, 1) {
+				return fmt.Errorf("rate factor must be > 0 (got %v)", f)
+			}
+		}
+		if c.CapacityTime <= 0 || c.CapacityConnections < 1 {
+			return fmt.Errorf("capacity measurement needs a time > 0 and connections >= 1 (got %v, %d)", c.CapacityTime, c.CapacityConnections)
+		}
+	}
+	if c.Step <= 0 {
+		return fmt.Errorf("step must be > 0 (got %v)", c.Step)
+	}
+	if c.MaxInflight < 1 {
+		return fmt.Errorf("max in-flight must be >= 1 (got %d)", c.MaxInflight)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("timeout must be > 0 (got %v)", c.Timeout)
+	}
+	if c.ScrapeInterval <= 0 {
+		return fmt.Errorf("scrape interval must be > 0 (got %v)", c.ScrapeInterval)
+	}
+	if c.ProbeRate < 0 || math.IsInf(c.ProbeRate, 0) || math.IsNaN(c.ProbeRate) {
+		return fmt.Errorf("healthz probe rate must be >= 0 req/s (got %v)", c.ProbeRate)
+	}
+	if c.ProbeRate > 0 && c.ProbeTimeout <= 0 {
+		return fmt.Errorf("healthz probe timeout must be > 0 (got %v)", c.ProbeTimeout)
+	}
+	return nil
+}
+
+// Preflight checks that the server binary exists. Its error is one line
+// saying how to fix it.
+func (c *AcceptVsDoneConfig) Preflight() error { return observe.CheckBinary(c.Server) }
+
+// AcceptVsDoneSettings records the experiment's configuration in its
+// results. The fields are AcceptVsDoneConfig's, with durations in seconds
+// (the names ending in S), Work as text and ServerArgs the flags of
+// Settings that differ from the defaults.
+type AcceptVsDoneSettings struct {
+	Server       string    `json:"server"`
+	ServerArgs   []string  `json:"server_args,omitempty"`
+	Work         string    `json:"work,omitempty"`
+	OffloadProcs int       `json:"offload_gomaxprocs"`
+	OffloadPool  int       `json:"offload_pool"`
+	InlineProcs  int       `json:"inline_gomaxprocs"`
+	RateFactors  []float64 `json:"rate_factors,omitempty"`
+	StepS        float64   `json:"step_s"`
+	MaxInflight  int       `json:"max_inflight"`
+	TimeoutS     float64   `json:"timeout_s"`
+	ScrapeS      float64   `json:"scrape_interval_s"`
+	ProbeRate    float64   `json:"healthz_probe_rate"`
+}
+
+// procs returns the GOMAXPROCS and pool size of a mode.
+func (c *AcceptVsDoneConfig) procs(mode string) (procs, pool int) {
+	if mode == config.ModeInline {
+		return c.InlineProcs, 0
+	}
+	return c.OffloadProcs, c.OffloadPool
+}
+
+// serverSettings are the server's settings in one mode. Offload mode
+// keeps the static queue the original experiment had, so the figure shows
+// the same bounded queue; the adaptive policy has its own experiment.
+func (c *AcceptVsDoneConfig) serverSettings(mode string) config.Config {
+	s := c.Settings
+	s.Mode, s.StatsInterval = mode, c.ScrapeInterval
+	if mode == config.ModeOffload {
+		s.Overload, s.Pool = overload.Static.String(), c.OffloadPool
+	}
+	return s
+}
+
+func (c *AcceptVsDoneConfig) label(mode string) string {
+	procs, pool := c.procs(mode)
+	if mode == config.ModeInline {
+		return fmt.Sprintf("mode=inline GOMAXPROCS=%d", procs)
+	}
+	return fmt.Sprintf("mode=offload GOMAXPROCS=%d pool=%d", procs, pool)
+}
+
+func (c *AcceptVsDoneConfig) settings() AcceptVsDoneSettings {
+	s := AcceptVsDoneSettings{
+		Server: c.Server, ServerArgs: c.Settings.Args(), Work: c.Settings.Work.String(),
+		OffloadProcs: c.OffloadProcs, OffloadPool: c.OffloadPool, InlineProcs: c.InlineProcs,
+		StepS: c.Step.Seconds(), MaxInflight: c.MaxInflight, TimeoutS: c.Timeout.Seconds(),
+		ScrapeS: c.ScrapeInterval.Seconds(), ProbeRate: c.ProbeRate,
+	}
+	if len(c.Rates) == 0 {
+		s.RateFactors = c.RateFactors
+	}
+	return s
+}

@@ -1,0 +1,249 @@
+package experiment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"offload/config"
+	"offload/loadtest/observe"
+	"offload/loadtest/wrk"
+)
+
+// Engine names a load generator.
+type Engine string
+
+// The load generators a sweep can use.
+const (
+	Builtin Engine = "builtin" // offload/loadtest, in this process
+	Wrk     Engine = "wrk"     // the wrk executable
+)
+
+// runOverhead is the planned time per run beyond warmup and measurement:
+// server start-up (its work calibration takes 0.2 s), health check, the
+// drain after SIGTERM, and wrk's whole-second rounding.
+const runOverhead = 1500 * time.Millisecond
+
+// SweepConfig describes a pool-size sweep. Start from DefaultSweepConfig;
+// every field must be set except where a zero value is documented.
+type SweepConfig struct {
+	// Server is the server executable.
+	Server string
+	// Settings are the server's settings for every run, from
+	// config.Default(); the sweep sets Mode, Pool and Overload itself, and
+	// Work is the CPU time per /data request.
+	Settings config.Config
+	// Procs is the server's GOMAXPROCS.
+	Procs int
+	// Pools are the worker pool sizes to measure in offload mode.
+	Pools []int
+	// Modes are the server modes to measure. Inline mode has no pool, so
+	// it runs once per engine, not once per pool size.
+	Modes []string
+	// Engines are the load generators; with several, each configuration is
+	// measured by each engine back to back, so that they can be compared on
+	// a noisy machine.
+	Engines []Engine
+
+	// Connections is the closed loop's number of connections.
+	Connections int
+	// Close sends "Connection: close": one request per connection.
+	Close bool
+	// Duration is the measured time of each run; whole seconds with wrk.
+	Duration time.Duration
+	// Warmup is load before the measurement, not recorded; 0 for none.
+	// wrk rounds it up to whole seconds.
+	Warmup time.Duration
+	// Timeout bounds each request; wrk rounds it up to whole seconds.
+	Timeout time.Duration
+	// WrkThreads is wrk's -t; Connections must be a multiple of it.
+	WrkThreads int
+	// Repeat is how many times each configuration is measured (>= 1). On
+	// a shared machine one run can be 25% off the next; the sweep is run
+	// Repeat times over, and the table and chart show the medians.
+	Repeat int
+
+	// ProbeRate is how many /healthz requests per second a separate open
+	// loop sends during each run, each on a new connection, to measure
+	// whether the server's IO stays responsive while /data saturates it; 0
+	// disables the probe.
+	ProbeRate float64
+	// ProbeTimeout bounds each probe request.
+	ProbeTimeout time.Duration
+
+	// Progress, if set, receives a line as each run starts.
+	Progress io.Writer
+	// Live, if set, receives the built-in generator's per-second status
+	// line; pass a terminal only.
+	Live io.Writer
+}
+
+// DefaultSweepConfig returns the sweep the project documents: pools 1, 2,
+// 3, 4 and 8 in offload mode plus inline mode, 32 keep-alive connections,
+// 5 s each after 1 s warmup, GOMAXPROCS set to the number of CPUs.
+func DefaultSweepConfig() SweepConfig {
+	return SweepConfig{
+		Server:       "bin/server",
+		Settings:     config.Default(),
+		Procs:        runtime.NumCPU(),
+		Pools:        []int{1, 2, 3, 4, 8},
+		Modes:        []string{config.ModeOffload, config.ModeInline},
+		Engines:      []Engine{Builtin},
+		Connections:  32,
+		Duration:     5 * time.Second,
+		Warmup:       time.Second,
+		Timeout:      10 * time.Second,
+		WrkThreads:   1,
+		Repeat:       1,
+		ProbeRate:    20,
+		ProbeTimeout: 5 * time.Second,
+	}
+}
+
+// Validate reports the first problem with c's values, as one line saying
+// what to change. It does not look at the machine; Preflight does.
+func (c *SweepConfig) Validate() error {
+	if c.Procs < 1 {
+		return fmt.Errorf("GOMAXPROCS (procs) must be >= 1 (got %d)", c.Procs)
+	}
+	if len(c.Modes) == 0 {
+		return errors.New("no modes: give offload, inline or both")
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Modes {
+		if m != config.ModeOffload && m != config.ModeInline {
+			return fmt.Errorf("unknown mode %q: want offload or inline", m)
+		}
+		if seen[m] {
+			return fmt.Errorf("mode %q given twice", m)
+		}
+		seen[m] = true
+	}
+	if seen[config.ModeOffload] && len(c.Pools) == 0 {
+		return errors.New("no pool sizes for offload mode")
+	}
+	for i, p := range c.Pools {
+		if p < 1 {
+			return fmt.Errorf("pool size must be >= 1 (got %d)", p)
+		}
+		if slices.Contains(c.Pools[:i], p) {
+			return fmt.Errorf("pool size %d given twice", p)
+		}
+	}
+	if len(c.Engines) == 0 {
+		return errors.New("no engines: give builtin, wrk or both")
+	}
+	for i, e := range c.Engines {
+		if e != Builtin && e != Wrk {
+			return fmt.Errorf("unknown engine %q: want builtin or wrk", e)
+		}
+		if slices.Contains(c.Engines[:i], e) {
+			return fmt.Errorf("engine %q given twice", e)
+		}
+	}
+	if c.Connections < 1 {
+		return fmt.Errorf("connections must be >= 1 (got %d)", c.Connections)
+	}
+	if c.Repeat < 1 {
+		return fmt.Errorf("repeat must be >= 1 (got %d)", c.Repeat)
+	}
+	if c.Duration <= 0 {
+		return fmt.Errorf("duration must be > 0 (got %v)", c.Duration)
+	}
+	if c.Warmup < 0 {
+		return fmt.Errorf("warmup must be >= 0 (got %v)", c.Warmup)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("timeout must be > 0 (got %v)", c.Timeout)
+	}
+	if err := c.Settings.Validate(); err != nil {
+		return fmt.Errorf("server settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if c.ProbeRate < 0 || math.IsInf(c.ProbeRate, 0) || math.IsNaN(c.ProbeRate) {
+		return fmt.Errorf("healthz probe rate must be >= 0 req/s (got %v)", c.ProbeRate)
+	}
+	if c.ProbeRate > 0 && c.ProbeTimeout <= 0 {
+		return fmt.Errorf("healthz probe timeout must be > 0 (got %v)", c.ProbeTimeout)
+	}
+	if slices.Contains(c.Engines, Wrk) {
+		if c.Duration%time.Second != 0 {
+			return fmt.Errorf("duration %v: wrk takes whole seconds only", c.Duration)
+		}
+		if c.WrkThreads < 1 {
+			return fmt.Errorf("wrk threads must be >= 1 (got %d)", c.WrkThreads)
+		}
+		if c.Connections%c.WrkThreads != 0 {
+			return fmt.Errorf("connections (%d) must be a multiple of wrk threads (%d): wrk gives each thread connections/threads and drops the rest",
+				c.Connections, c.WrkThreads)
+		}
+	}
+	return nil
+}
+
+// Preflight checks that what c needs is installed: the server binary and,
+// if c uses it, wrk. Its error is one line saying how to fix it.
+func (c *SweepConfig) Preflight() error {
+	if err := observe.CheckBinary(c.Server); err != nil {
+		return err
+	}
+	if slices.Contains(c.Engines, Wrk) {
+		if _, err := exec.LookPath("wrk"); err != nil {
+			return wrk.ErrNotInstalled
+		}
+	}
+	return nil
+}
+
+// SweepSettings records a sweep's configuration in its results. The fields
+// are SweepConfig's, with durations in seconds (the names ending in S).
+type SweepSettings struct {
+	Server string `json:"server"`
+	// ServerArgs are the flags of Settings that differ from the defaults.
+	ServerArgs  []string `json:"server_args,omitempty"`
+	Procs       int      `json:"gomaxprocs"`
+	Pools       []int    `json:"pools"`
+	Modes       []string `json:"modes"`
+	Engines     []Engine `json:"engines"`
+	Connections int      `json:"connections"`
+	Close       bool     `json:"close"`
+	DurationS   float64  `json:"duration_s"`
+	WarmupS     float64  `json:"warmup_s"`
+	TimeoutS    float64  `json:"timeout_s"`
+	// Work is the server's -work.
+	Work       string  `json:"work,omitempty"`
+	WrkThreads int     `json:"wrk_threads,omitempty"`
+	Repeat     int     `json:"repeat"`
+	ProbeRate  float64 `json:"healthz_probe_rate"`
+}
+
+func (c *SweepConfig) settings() SweepSettings {
+	s := SweepSettings{
+		Server:      c.Server,
+		ServerArgs:  c.Settings.Args(),
+		Procs:       c.Procs,
+		Pools:       slices.Sorted(slices.Values(c.Pools)),
+		Modes:       c.Modes,
+		Engines:     c.Engines,
+		Connections: c.Connections,
+		Close:       c.Close,
+		DurationS:   c.Duration.Seconds(),
+		WarmupS:     c.Warmup.Seconds(),
+		TimeoutS:    c.Timeout.Seconds(),
+		ProbeRate:   c.ProbeRate,
+		Repeat:      c.Repeat,
+	}
+	if !slices.Contains(c.Modes, config.ModeOffload) {
+		s.Pools = nil
+	}
+	s.Work = c.Settings.Work.String()
+	if slices.Contains(c.Engines, Wrk) {
+		s.WrkThreads = c.WrkThreads
+	}
+	return s
+}

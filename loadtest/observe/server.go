@@ -1,0 +1,340 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"offload/config"
+	"offload/serverlog"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	DefaultReadyTimeout = 15 * time.Second
+	DefaultStopTimeout  = 20 * time.Second
+	DefaultLogLines     = 200
+)
+
+// Config says how to start a server process.
+type Config struct {
+	// Binary is the server executable, e.g. "bin/server".
+	Binary string
+
+	// Server is the server's configuration, passed as Server.Args(); start
+	// from config.Default(). Start sets three settings itself: Addr (from
+	// the field below), LogFormat "json", whose records it decodes, and
+	// MetricsAddr, a free port where Snapshot reads the metrics. LogLevel
+	// must not hide the info-level ready record.
+	Server config.Config
+
+	// Addr is the server's -addr; empty means 127.0.0.1:0, a free port.
+	Addr string
+
+	// Procs is the server's GOMAXPROCS (set in its environment); 0 leaves
+	// the Go runtime's default, every CPU.
+	Procs int
+
+	// ReadyTimeout bounds the wait from starting the process until
+	// /healthz answers 200. Default DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+
+	// StopTimeout bounds Stop's wait for the process to exit after SIGTERM
+	// when Stop's context has no earlier deadline. Default
+	// DefaultStopTimeout, above the server's default -shutdown-timeout.
+	StopTimeout time.Duration
+
+	// LogLines is how many of the server's last log lines are kept for
+	// error messages and LogTail. Default DefaultLogLines.
+	LogLines int
+
+	// Log, if set, receives a copy of everything the server writes.
+	Log io.Writer
+
+	// OnRecord, if set, is called with every record of the server's log,
+	// in order, from the goroutine copying its output: it must return
+	// quickly and must not call the Server's LogTail.
+	OnRecord func(serverlog.Record)
+}
+
+// Server is a running server child process. Its methods are safe for
+// concurrent use. Every Server must be ended with Stop or Kill, which also
+// ends the goroutine that waits for it.
+type Server struct {
+	cfg         Config
+	cmd         *exec.Cmd
+	proc        procfs.Proc
+	addr        string
+	metricsAddr string // the -metrics-addr listener
+	logs        *logRing
+
+	exited  chan struct{} // closed once the process has exited and been reaped
+	waitErr error         // what cmd.Wait returned; read after exited is closed
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts the server cfg describes and returns once it listens and
+// /healthz answers 200. ctx bounds only the start-up; the process lives
+// until Stop or Kill. When the server exits or stays unhealthy, Start kills
+// it and returns a *ServerError carrying its log tail.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := checkConfig(&cfg); err != nil {
+		return nil, err
+	}
+	metricsAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	server := cfg.Server
+	server.Addr, server.LogFormat, server.MetricsAddr = cfg.Addr, "json", metricsAddr
+	cmd := exec.Command(cfg.Binary, server.Args()...)
+	cmd.Env = environWith(os.Environ(), "GOMAXPROCS", cfg.Procs)
+	logs := newLogRing(cfg.LogLines, cfg.Log, cfg.OnRecord)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Its own process group, so that ^C in a terminal reaches only the
+		// experiment, which then stops the server with a single SIGTERM
+		// (a second signal would make it exit at once, with status 1).
+		Setpgid: true,
+		// Killed with the experiment if the experiment dies, so that no
+		// server is left holding CPU for the next run.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	// A grandchild holding the log pipe must not keep Wait from returning.
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, &ServerError{Op: "could not be started", Err: err}
+	}
+	s := &Server{cfg: cfg, cmd: cmd, logs: logs, metricsAddr: metricsAddr, exited: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if s.proc, err = procfs.NewProc(cmd.Process.Pid); err != nil {
+		s.Kill()
+		return nil, fmt.Errorf("server process in /proc: %w", err)
+	}
+	if err := s.awaitHealthy(ctx); err != nil {
+		s.Kill()
+		return nil, err
+	}
+	return s, nil
+}
+
+// CheckBinary returns a one-line error saying what to do when path is not
+// an executable file.
+func CheckBinary(path string) error {
+	if path == "" {
+		return errors.New("server binary not set")
+	}
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s not found: run make build first", path)
+	}
+	if err != nil {
+		return fmt.Errorf("server binary: %w", err)
+	}
+	if info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file: run make build first", path)
+	}
+	return nil
+}
+
+// checkConfig validates cfg and fills in its defaults.
+func checkConfig(cfg *Config) error {
+	if err := CheckBinary(cfg.Binary); err != nil {
+		return err
+	}
+	if err := cfg.Server.Validate(); err != nil {
+		return fmt.Errorf("server settings (start from config.Default()): %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if cfg.Server.LogLevel > slog.LevelInfo {
+		return fmt.Errorf("server log level %v hides the %q record Start waits for; use info or debug", cfg.Server.LogLevel, serverlog.MsgReady)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Procs < 0 {
+		return fmt.Errorf("server GOMAXPROCS must be >= 0 (got %d)", cfg.Procs)
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	if cfg.LogLines <= 0 {
+		cfg.LogLines = DefaultLogLines
+	}
+	return nil
+}
+
+// environWith returns env with name set to n, or removed when n is 0 so the
+// child does not inherit this process's own setting.
+func environWith(env []string, name string, n int) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	if n > 0 {
+		out = append(out, name+"="+strconv.Itoa(n))
+	}
+	return out
+}
+
+// awaitHealthy waits for the ready record, then polls /healthz until it
+// answers 200.
+func (s *Server) awaitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	select {
+	case s.addr = <-s.logs.ready:
+	case <-s.exited:
+		return s.failure("exited before it listened", s.exitErr())
+	case <-ctx.Done():
+		return s.failure(fmt.Sprintf("logged no %q record within %v", serverlog.MsgReady, s.cfg.ReadyTimeout), context.Cause(ctx))
+	}
+
+	// The ready record comes as soon as the listeners are bound; /healthz
+	// answers once the server runs its accept loops, a moment later.
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	var last error
+	for {
+		code, _, err := Get(ctx, s.URL("/healthz"), time.Second)
+		if err == nil && code == 200 {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("/healthz answered %d", code)
+		}
+		// An attempt cut short by the deadline says less than the one
+		// before it (e.g. "connection refused"). The clock decides, as the
+		// dial's own timer can fire a moment before ctx reports it.
+		if dl, _ := ctx.Deadline(); last == nil || time.Now().Before(dl) {
+			last = err
+		}
+		select {
+		case <-s.exited:
+			return s.failure("exited before it was healthy", s.exitErr())
+		case <-ctx.Done():
+			return s.failure(fmt.Sprintf("not healthy within %v", s.cfg.ReadyTimeout), last)
+		case <-poll.C:
+		}
+	}
+}
+
+// Running returns nil while the process runs, and a *ServerError saying
+// how it ended once it has exited: call it after a measurement to tell a
+// crashed server from a slow one.
+func (s *Server) Running() error {
+	select {
+	case <-s.exited:
+		return s.failure("exited during the run", s.exitErr())
+	default:
+		return nil
+	}
+}
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// URL returns the http URL of path (e.g. "/data") on the server.
+func (s *Server) URL(path string) string { return "http://" + s.addr + path }
+
+// MetricsURL is the server's /metrics on its -metrics-addr listener, which
+// answers even when the service port is full.
+func (s *Server) MetricsURL() string { return "http://" + s.metricsAddr + "/metrics" }
+
+// PID is the server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// Procs is the GOMAXPROCS the server was started with, 0 for the runtime's
+// default.
+func (s *Server) Procs() int { return s.cfg.Procs }
+
+// Exited is closed when the process has exited, whether through Stop or
+// not.
+func (s *Server) Exited() <-chan struct{} { return s.exited }
+
+// LogTail returns the server's last log lines, oldest first.
+func (s *Server) LogTail() []string { return s.logs.tail() }
+
+// Stop sends SIGTERM and waits until the server has drained and exited. It
+// returns nil only if the server exited with status 0 within ctx's deadline
+// (or StopTimeout, whichever is earlier); otherwise it kills the server and
+// returns a *ServerError. A server that had already exited is an error too:
+// nothing should have stopped it. Later calls return the first call's
+// result.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop(ctx) })
+	return s.stopErr
+}
+
+func (s *Server) stop(ctx context.Context) error {
+	select {
+	case <-s.exited:
+		return s.failure("had exited before it was stopped", s.exitErr())
+	default:
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.kill()
+		return s.failure("could not be sent SIGTERM", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout)
+	defer cancel()
+	select {
+	case <-s.exited:
+		if s.waitErr != nil {
+			return s.failure("did not exit cleanly after SIGTERM", s.waitErr)
+		}
+		return nil
+	case <-ctx.Done():
+		s.kill()
+		return s.failure("did not exit after SIGTERM in time; killed it", context.Cause(ctx))
+	}
+}
+
+// Kill ends the server at once with SIGKILL and waits until it is gone. Use
+// it on error paths where a clean drain no longer matters; it makes later
+// Stop calls return an error.
+func (s *Server) Kill() {
+	s.stopOnce.Do(func() {
+		s.kill()
+		s.stopErr = s.failure("was killed", nil)
+	})
+	<-s.exited
+}
+
+func (s *Server) kill() {
+	_ = s.cmd.Process.Kill() // fails only if it has exited, which is the goal
+	<-s.exited
+}
+
+// StopAfter stops srv and joins a failed drain to err, the measurement's
+// own error: the pattern every run ends with.
+func StopAfter(ctx context.Context, srv *Server, err error) error {
+	if err != nil {
+		srv.Kill()
+		return err
+	}
+	// A clean drain is part of the result: a server that cannot stop
+	// cleanly after a run has a bug the numbers would hide.
+	return srv.Stop(context.WithoutCancel(ctx))
+}

@@ -1,0 +1,169 @@
+package observe
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"offload/metrics"
+)
+
+// Snapshot is the state of a server and of the machine at one moment. CPU
+// times are in seconds since each started, as the kernel counts them (in
+// 10 ms ticks for /proc); compare two snapshots with Since.
+type Snapshot struct {
+	At time.Time
+	// ServerCPU is the server's user plus system CPU time.
+	ServerCPU float64
+	// SelfCPU is this process's (the built-in load generator's), and
+	// ChildrenCPU that of its children that have exited and been waited
+	// for (wrk).
+	SelfCPU, ChildrenCPU float64
+	// MachineBusy is the time all CPUs spent busy since boot: user, nice,
+	// system, irq, softirq and steal (time the hypervisor gave another
+	// guest while this one wanted the CPU).
+	MachineBusy float64
+	// RSS and PeakRSS are the server's resident memory now and at most so
+	// far, in bytes; FDs its open file descriptors.
+	RSS, PeakRSS int64
+	FDs          int
+	// Metrics is every sample of the server's /metrics by series.
+	Metrics map[string]float64
+}
+
+// Snapshot reads the server's state now. It fails once the server has
+// exited.
+func (s *Server) Snapshot(ctx context.Context) (Snapshot, error) {
+	m, err := s.Metrics(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{At: time.Now(), Metrics: m}
+	stat, err := s.proc.Stat()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("server CPU time: %w", err)
+	}
+	snap.ServerCPU = stat.CPUTime()
+	status, err := s.proc.NewStatus()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("server memory: %w", err)
+	}
+	snap.RSS, snap.PeakRSS = int64(status.VmRSS), int64(status.VmHWM)
+	if snap.FDs, err = s.proc.FileDescriptorsLen(); err != nil {
+		return Snapshot{}, fmt.Errorf("server file descriptors: %w", err)
+	}
+	if snap.SelfCPU, snap.ChildrenCPU, snap.MachineBusy, err = generatorAndMachineCPU(); err != nil {
+		return Snapshot{}, err
+	}
+	return snap, nil
+}
+
+// ListenQueue scrapes the server's metrics for its listen queue.
+func (s *Server) ListenQueue(ctx context.Context) (ListenQueue, error) {
+	m, err := s.Metrics(ctx)
+	if err != nil {
+		return ListenQueue{}, fmt.Errorf("listen queue: %w", err)
+	}
+	return Snapshot{Metrics: m}.ListenQueue()
+}
+
+// ListenQueue is the server's listen queue at the snapshot.
+func (s Snapshot) ListenQueue() (ListenQueue, error) {
+	q, ok := listenQueue(s.Metrics)
+	if !ok {
+		return ListenQueue{}, fmt.Errorf("listen queue: the server exports no %s", metrics.ListenQueueLength)
+	}
+	return q, nil
+}
+
+// generatorAndMachineCPU reads this process's and its waited-for
+// children's CPU time (getrusage) and the machine's busy time (/proc/stat).
+func generatorAndMachineCPU() (self, children, machine float64, err error) {
+	var ru syscall.Rusage
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		if err := syscall.Getrusage(who, &ru); err != nil {
+			return 0, 0, 0, fmt.Errorf("getrusage: %w", err)
+		}
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		if who == syscall.RUSAGE_SELF {
+			self = cpu
+		} else {
+			children = cpu
+		}
+	}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("machine CPU time: %w", err)
+	}
+	stat, err := fs.Stat()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("machine CPU time: %w", err)
+	}
+	c := stat.CPUTotal
+	return self, children, c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal, nil
+}
+
+// Delta is what changed between two snapshots: wall time and CPU seconds.
+type Delta struct {
+	Wall float64
+	// ServerCPU is the server's CPU time; GeneratorCPU this process's and
+	// its waited-for children's; OtherCPU what the rest of the machine
+	// took meanwhile (other processes, hypervisor steal): the noise of a
+	// shared machine, worth recording next to every result.
+	ServerCPU, GeneratorCPU, OtherCPU float64
+
+	before, after Snapshot
+}
+
+// Since returns what changed from before to s.
+func (s Snapshot) Since(before Snapshot) Delta {
+	d := Delta{
+		Wall:         s.At.Sub(before.At).Seconds(),
+		ServerCPU:    s.ServerCPU - before.ServerCPU,
+		GeneratorCPU: s.SelfCPU - before.SelfCPU + s.ChildrenCPU - before.ChildrenCPU,
+		before:       before, after: s,
+	}
+	// The kernel counts in 10 ms ticks, so a quiet machine can come out a
+	// tick below zero.
+	d.OtherCPU = max(0, s.MachineBusy-before.MachineBusy-d.ServerCPU-d.GeneratorCPU)
+	return d
+}
+
+// Cores is CPU seconds per wall second over the delta: how many cores were
+// kept busy, 0 for an empty delta.
+func (d Delta) Cores(cpu float64) float64 {
+	if d.Wall <= 0 {
+		return 0
+	}
+	return cpu / d.Wall
+}
+
+// Counter is how much a metric series grew over the delta.
+func (d Delta) Counter(series string) float64 {
+	return d.after.Metrics[series] - d.before.Metrics[series]
+}
+
+// Sample takes a snapshot at once and then every interval until stop is
+// closed or ctx is done, and returns them in order with the first error.
+func (s *Server) Sample(ctx context.Context, interval time.Duration, stop <-chan struct{}) ([]Snapshot, error) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var snaps []Snapshot
+	for {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			return snaps, err
+		}
+		snaps = append(snaps, snap)
+		select {
+		case <-stop:
+			return snaps, nil
+		case <-ctx.Done():
+			return snaps, context.Cause(ctx)
+		case <-tick.C:
+		}
+	}
+}
