@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"offload/internal/await"
 	"offload/metrics"
 )
 
@@ -141,17 +142,6 @@ func acceptAsync(l net.Listener) <-chan acceptResult {
 	return ch
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func receive(t *testing.T, ch <-chan acceptResult) acceptResult {
 	t.Helper()
 	select {
@@ -256,7 +246,7 @@ func TestMaxConnsBlocksAcceptUntilAConnectionCloses(t *testing.T) {
 		t.Fatalf("Accept: %v, %v", err1, err2)
 	}
 	pending := acceptAsync(l)
-	waitFor(t, "the acceptor to wait for a token", func() bool { return f.m.AcceptLimitWaits.Get() == 1 })
+	await.True(t, "the acceptor to wait for a token", 5*time.Second, func() bool { return f.m.AcceptLimitWaits.Get() == 1 })
 	// The acceptor holds the connection it took and accepts nothing more:
 	// the fourth stays queued in the (scripted) backlog.
 	if calls, queued := inner.Calls(), len(inner.results); calls != 3 || queued != 1 {
@@ -293,7 +283,7 @@ func TestListenersSharingTokensDoNotStrandConnections(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	fromA := acceptAsync(a)
-	waitFor(t, "a to block in accept", func() bool { return a.inner.(*scriptedListener).Calls() == 1 })
+	await.True(t, "a to block in accept", 5*time.Second, func() bool { return a.inner.(*scriptedListener).Calls() == 1 })
 	first, second := receive(t, acceptAsync(b)), receive(t, acceptAsync(b))
 	if first.err != nil || second.err != nil {
 		t.Fatalf("b's connections: %v, %v", first.err, second.err)
@@ -325,7 +315,7 @@ func TestDoubleCloseReleasesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	fourth := acceptAsync(l)
-	waitFor(t, "the acceptor to wait for a token", func() bool { return f.m.AcceptLimitWaits.Get() == 1 })
+	await.True(t, "the acceptor to wait for a token", 5*time.Second, func() bool { return f.m.AcceptLimitWaits.Get() == 1 })
 	select {
 	case <-fourth:
 		t.Fatal("a fourth connection was accepted with 2 open and max-conns 2: a double Close released twice")
@@ -350,7 +340,7 @@ func TestClosedListenerReturnsCleanly(t *testing.T) {
 		inner := newScripted()
 		l := Wrap(inner, f.t)
 		pending := acceptAsync(l)
-		waitFor(t, "Accept to reach the inner listener", func() bool { return inner.Calls() == 1 })
+		await.True(t, "Accept to reach the inner listener", 5*time.Second, func() bool { return inner.Calls() == 1 })
 		if err := l.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
@@ -373,7 +363,7 @@ func TestClosedListenerReturnsCleanly(t *testing.T) {
 		inner := newScripted(acceptErr(syscall.EMFILE))
 		l := Wrap(inner, f.t)
 		pending := acceptAsync(l)
-		waitFor(t, "the resource error", func() bool { return f.m.AcceptErrorsResource.Get() == 1 })
+		await.True(t, "the resource error", 5*time.Second, func() bool { return f.m.AcceptErrorsResource.Get() == 1 })
 		_ = l.Close()
 		if r := receive(t, pending); !errors.Is(r.err, net.ErrClosed) {
 			t.Fatalf("Accept returned %v, want net.ErrClosed", r.err)

@@ -1,17 +1,12 @@
 package deploy
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"go.uber.org/goleak"
 
 	"offload/internal/testbin"
 )
@@ -20,25 +15,7 @@ import (
 var serverBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	bins, cleanup, err := testbin.Build("./cmd/server")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cleanup()
-	serverBin = bins[0]
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(testbin.Main(m, func(bins []string) { serverBin = bins[0] }, "./cmd/server"))
 }
 
 // need returns the path of a program the test needs, or skips the test
@@ -52,19 +29,6 @@ func need(t *testing.T, program, pkg string) string {
 	return path
 }
 
-// testContext ends a little before the test's deadline, so that a hang
-// fails with its own message.
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx := t.Context()
-	if dl, ok := t.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-5*time.Second))
-		t.Cleanup(cancel)
-	}
-	return ctx
-}
-
 func TestPromtoolAcceptsConfigAndRules(t *testing.T) {
 	promtool := need(t, "promtool", "prometheus")
 	for _, args := range [][]string{
@@ -72,7 +36,7 @@ func TestPromtoolAcceptsConfigAndRules(t *testing.T) {
 		{"check", "rules", "rules.yml"},
 		{"test", "rules", "rules_test.yml"},
 	} {
-		cmd := exec.CommandContext(testContext(t), promtool, args...)
+		cmd := exec.CommandContext(testbin.Context(t), promtool, args...)
 		cmd.Dir = "prometheus"
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "SUCCESS") {

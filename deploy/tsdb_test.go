@@ -22,6 +22,7 @@ import (
 
 	"offload/config"
 	"offload/internal/await"
+	"offload/internal/testbin"
 	"offload/loadtest"
 	"offload/loadtest/observe"
 )
@@ -36,7 +37,7 @@ func TestRealTSDBs(t *testing.T) {
 	prometheus := need(t, "prometheus", "prometheus")
 	victoria := need(t, "victoria-metrics", "victoria-metrics")
 	vmalert := need(t, "vmalert", "victoria-metrics")
-	ctx := testContext(t)
+	ctx := testbin.Context(t)
 
 	settings := config.Default()
 	settings.Work = 2 * time.Millisecond
@@ -333,7 +334,7 @@ func evaluatedSince(t *testing.T, base string, at time.Time) []rule {
 // requestBuckets are the upper bounds of the server's request histogram.
 func requestBuckets(t *testing.T, srv *observe.Server) []float64 {
 	t.Helper()
-	m, err := srv.Metrics(testContext(t))
+	m, err := srv.Metrics(testbin.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"offload/config"
+	"offload/internal/await"
 	"offload/serverlog"
 )
 
@@ -150,17 +151,6 @@ func (r *running) metric(t *testing.T, series string) float64 {
 	return 0
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 type reply struct {
 	code   int
 	header http.Header
@@ -247,11 +237,14 @@ func TestSaturatedPoolAnswers503AndHealthzStaysFast(t *testing.T) {
 func testSaturatedPool(t *testing.T, policy string) {
 	r := start(t, func(c *config.Config) { c.Pool, c.Queue, c.Overload = 1, 1, policy })
 	m := r.srv.Metrics()
-	// One slow job runs, one waits: the pool is saturated for ~600 ms.
-	running := r.getAsync("/data?work=300ms")
-	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
-	queued := r.getAsync("/data?work=300ms")
-	waitFor(t, "a queued job", func() bool { return m.JobsQueued.Get() == 1 })
+	// One slow job runs, one waits: the pool is saturated for 2 × job. A
+	// request stuck behind the work would take about a job's time, so the
+	// checks below allow a third of it.
+	const job = 300 * time.Millisecond
+	running := r.getAsync("/data?work=" + job.String())
+	await.True(t, "a running job", 10*time.Second, func() bool { return m.JobsRunning.Get() == 1 })
+	queued := r.getAsync("/data?work=" + job.String())
+	await.True(t, "a queued job", 10*time.Second, func() bool { return m.JobsQueued.Get() == 1 })
 
 	start := time.Now()
 	code, header, body := r.get(t, "/data")
@@ -261,8 +254,8 @@ func testSaturatedPool(t *testing.T, policy string) {
 	if code != 503 || !refused || header.Get("Retry-After") != "1" {
 		t.Fatalf("saturated /data: %d Retry-After=%q %q; want 503, Retry-After 1 (the backlog drains within a second)", code, header.Get("Retry-After"), body)
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("rejection took %v: a full queue must be refused at once", d)
+	if d := time.Since(start); d > job/3 {
+		t.Fatalf("rejection took %v, over a third of a job (%v): a full queue must be refused at once", d, job)
 	}
 	// Readiness follows a full queue only under the static policy, as it
 	// always did; the adaptive policy answers overload with refusals alone.
@@ -277,9 +270,8 @@ func testSaturatedPool(t *testing.T, policy string) {
 		}
 		slowest = max(slowest, time.Since(start))
 	}
-	// The work is 300 ms; a /healthz stuck behind it would take that long.
-	if slowest > 100*time.Millisecond {
-		t.Fatalf("slowest /healthz while the pool was saturated took %v", slowest)
+	if slowest > job/3 {
+		t.Fatalf("slowest /healthz while the pool was saturated took %v, over a third of a job (%v)", slowest, job)
 	}
 	if m.JobsRunning.Get() != 1 || m.JobsQueued.Get() != 1 {
 		t.Fatal("the pool drained before the health checks were done; the test proved nothing")
@@ -310,7 +302,7 @@ func TestQueueTimeoutAnswers503(t *testing.T) {
 			})
 			m := r.srv.Metrics()
 			slow := r.getAsync("/data?work=200ms")
-			waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
+			await.True(t, "a running job", 10*time.Second, func() bool { return m.JobsRunning.Get() == 1 })
 			late := r.getAsync("/data")
 			rep := <-late
 			if rep.err != nil || rep.code != 503 || rep.header.Get("Retry-After") == "" || !strings.Contains(rep.body, tc.body) {
@@ -479,7 +471,7 @@ func TestIdleAndSlowClientsAreClosed(t *testing.T) {
 	if !strings.HasPrefix(string(answer), "HTTP/1.1 408") || !strings.Contains(string(answer), "-read-timeout") {
 		t.Errorf("a client that never finished its header got %q, want 408 naming -read-timeout", answer)
 	}
-	waitFor(t, "all connections closed", func() bool { return r.srv.tracker.Active() == 0 })
+	await.True(t, "all connections closed", 10*time.Second, func() bool { return r.srv.tracker.Active() == 0 })
 }
 
 func TestGracefulShutdownAnswersInFlight(t *testing.T) {
@@ -489,12 +481,12 @@ func TestGracefulShutdownAnswersInFlight(t *testing.T) {
 	for range 3 {
 		inflight = append(inflight, r.getAsync("/data?work=250ms"))
 	}
-	waitFor(t, "one running and two queued", func() bool { return m.JobsRunning.Get() == 1 && m.JobsQueued.Get() == 2 })
+	await.True(t, "one running and two queued", 10*time.Second, func() bool { return m.JobsRunning.Get() == 1 && m.JobsQueued.Get() == 2 })
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- r.shutdown(t) }()
-	waitFor(t, "draining", r.srv.draining.Load)
-	waitFor(t, "listeners closed", func() bool {
+	await.True(t, "draining", 10*time.Second, r.srv.draining.Load)
+	await.True(t, "listeners closed", 10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", r.addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -518,9 +510,9 @@ func TestShutdownTimeoutForcesClose(t *testing.T) {
 	r := start(t, func(c *config.Config) { c.Pool, c.ShutdownTimeout = 1, 200*time.Millisecond })
 	m := r.srv.Metrics()
 	slow := r.getAsync("/data?work=800ms")
-	waitFor(t, "a running job", func() bool { return m.JobsRunning.Get() == 1 })
+	await.True(t, "a running job", 10*time.Second, func() bool { return m.JobsRunning.Get() == 1 })
 	queued := r.getAsync("/data?work=800ms")
-	waitFor(t, "a queued job", func() bool { return m.JobsQueued.Get() == 1 })
+	await.True(t, "a queued job", 10*time.Second, func() bool { return m.JobsQueued.Get() == 1 })
 	err := r.shutdown(t)
 	if err == nil || !strings.Contains(err.Error(), "shutdown timed out") {
 		t.Fatalf("Run returned %v, want a shutdown timeout error", err)
@@ -543,7 +535,7 @@ func TestLogContract(t *testing.T) {
 	r := start(t, func(c *config.Config) { c.StatsInterval, c.LogFormat = 20*time.Millisecond, "json" })
 	r.get(t, "/data")
 	var ready, stats []serverlog.Record
-	waitFor(t, "a stats record with the request's job", func() bool {
+	await.True(t, "a stats record with the request's job", 10*time.Second, func() bool {
 		ready, stats = nil, nil
 		for line := range strings.Lines(r.logs.String()) {
 			rec, err := serverlog.Decode([]byte(line))

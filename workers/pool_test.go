@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"offload/internal/await"
 	"offload/metrics"
 	"offload/overload"
 )
@@ -61,18 +62,6 @@ func static(workers, queue int, timeout time.Duration) Config {
 	}}
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func receive(t *testing.T, ch <-chan Result) Result {
 	t.Helper()
 	select {
@@ -101,9 +90,9 @@ func TestFullQueueRejectsAtOnce(t *testing.T) {
 	first, second := &gateTask{gate: gate}, &gateTask{gate: gate}
 
 	r1 := submit(p, first)
-	waitFor(t, "first task running", func() bool { return p.Running() == 1 })
+	await.True(t, "first task running", 5*time.Second, func() bool { return p.Running() == 1 })
 	r2 := submit(p, second)
-	waitFor(t, "second task queued", func() bool { return p.Queued() == 1 })
+	await.True(t, "second task queued", 5*time.Second, func() bool { return p.Queued() == 1 })
 	if p.Unready() == "" {
 		t.Fatal("static pool with a busy worker and a full queue reports ready")
 	}
@@ -138,7 +127,7 @@ func TestNoQueueRejectsWhenWorkersBusy(t *testing.T) {
 	defer p.Stop()
 	gate := make(chan struct{})
 	r1 := submit(p, &gateTask{gate: gate})
-	waitFor(t, "task running", func() bool { return p.Running() == 1 })
+	await.True(t, "task running", 5*time.Second, func() bool { return p.Running() == 1 })
 	if p.Unready() == "" {
 		t.Fatal("busy static pool without a queue reports ready")
 	}
@@ -157,10 +146,10 @@ func TestQueueTimeoutDropsBeforeRunning(t *testing.T) {
 	defer p.Stop()
 	gate := make(chan struct{})
 	r1 := submit(p, &gateTask{gate: gate})
-	waitFor(t, "first task running", func() bool { return p.Running() == 1 })
+	await.True(t, "first task running", 5*time.Second, func() bool { return p.Running() == 1 })
 	late := &gateTask{gate: gate}
 	r2 := submit(p, late)
-	waitFor(t, "second task queued", func() bool { return p.Queued() == 1 })
+	await.True(t, "second task queued", 5*time.Second, func() bool { return p.Queued() == 1 })
 	// Hold the worker until the queued task has certainly waited too long.
 	time.Sleep(3 * timeout)
 	close(gate)
@@ -194,7 +183,7 @@ func TestStopDrainsQueuedTasks(t *testing.T) {
 		tasks[i] = &gateTask{gate: gate}
 		results[i] = submit(p, tasks[i])
 	}
-	waitFor(t, "one running and three queued", func() bool { return p.Running() == 1 && p.Queued() == 3 })
+	await.True(t, "one running and three queued", 5*time.Second, func() bool { return p.Running() == 1 && p.Queued() == 3 })
 
 	stopped := make(chan struct{})
 	go func() { p.Stop(); close(stopped) }()
@@ -228,10 +217,10 @@ func TestAbortDropsQueuedTasks(t *testing.T) {
 	gate := make(chan struct{})
 	running := &gateTask{gate: gate}
 	r1 := submit(p, running)
-	waitFor(t, "task running", func() bool { return p.Running() == 1 })
+	await.True(t, "task running", 5*time.Second, func() bool { return p.Running() == 1 })
 	queued := &gateTask{gate: gate}
 	r2 := submit(p, queued)
-	waitFor(t, "task queued", func() bool { return p.Queued() == 1 })
+	await.True(t, "task queued", 5*time.Second, func() bool { return p.Queued() == 1 })
 
 	p.Abort()
 	close(gate)
@@ -421,13 +410,13 @@ func TestWorkerNiceLowersOnlyLongTasksOnBusyWorkers(t *testing.T) {
 	p, _ := newPool(t, cfg)
 	gate := make(chan struct{})
 	first := submit(p, &gateTask{gate: gate})
-	waitFor(t, "the gate task running", func() bool { return p.Running() == 1 })
+	await.True(t, "the gate task running", 5*time.Second, func() bool { return p.Running() == 1 })
 	var seen [20]atomic.Int64
 	var results []<-chan Result
 	for i := range seen {
 		results = append(results, submit(p, costedTask{func() { seen[i].Store(int64(threadNice(t))) }, NiceMinCost}))
 	}
-	waitFor(t, "the queue to fill", func() bool { return p.Queued() == len(seen) })
+	await.True(t, "the queue to fill", 5*time.Second, func() bool { return p.Queued() == len(seen) })
 	close(gate)
 	for _, ch := range append(results, first) {
 		if r := receive(t, ch); r.Outcome != overload.Admitted {

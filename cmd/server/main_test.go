@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"offload/config"
+	"offload/internal/await"
 	"offload/internal/testbin"
 )
 
@@ -27,15 +28,7 @@ import (
 var serverBin string
 
 func TestMain(m *testing.M) {
-	bins, cleanup, err := testbin.Build("./cmd/server")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBin = bins[0]
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(testbin.Main(m, func(bins []string) { serverBin = bins[0] }, "./cmd/server"))
 }
 
 // child is a server process listening on 127.0.0.1.
@@ -175,17 +168,6 @@ func metricValue(t *testing.T, addr, series string) float64 {
 	return 0
 }
 
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 type reply struct {
 	code int
 	err  error
@@ -202,14 +184,14 @@ func TestSIGTERMDrainsInFlightAndExitsZero(t *testing.T) {
 			ch <- reply{code, err}
 		}()
 	}
-	waitFor(t, "one job running and two queued", 5*time.Second, func() bool {
+	await.True(t, "one job running and two queued", 5*time.Second, func() bool {
 		return metricValue(t, c.addr, "offload_jobs_running") == 1 && metricValue(t, c.addr, "offload_jobs_queued") == 2
 	})
 
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "new connections to be refused", 2*time.Second, func() bool {
+	await.True(t, "new connections to be refused", 2*time.Second, func() bool {
 		conn, err := net.DialTimeout("tcp", c.addr, 500*time.Millisecond)
 		if err == nil {
 			conn.Close()
@@ -234,18 +216,28 @@ func TestSIGTERMDrainsInFlightAndExitsZero(t *testing.T) {
 }
 
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	c := startChild(t, "", "-pool", "1", "-shutdown-timeout", "30s")
-	go func() { _, _, _ = get(c.addr, "/data?work=1s", 10*time.Second) }()
-	waitFor(t, "a running job", 5*time.Second, func() bool { return metricValue(t, c.addr, "offload_jobs_running") == 1 })
+	const job = 3 * time.Second
+	c := startChild(t, "", "-pool", "1", "-shutdown-timeout", "30s", "-max-work", job.String())
+	answered := make(chan int, 1)
+	go func() {
+		code, _, _ := get(c.addr, "/data?work="+job.String(), 10*time.Second)
+		answered <- code
+	}()
+	await.True(t, "a running job", 5*time.Second, func() bool { return metricValue(t, c.addr, "offload_jobs_running") == 1 })
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	waitFor(t, "the drain to start", 5*time.Second, func() bool { return strings.Contains(c.logs.String(), "shutting down") })
+	await.True(t, "the drain to start", 5*time.Second, func() bool { return strings.Contains(c.logs.String(), "shutting down") })
 	start := time.Now()
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	if code := c.wait(t, 5*time.Second); code != 1 {
 		t.Fatalf("exit status %d after a second signal, want 1", code)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("second signal took %v to exit", d)
+	// At once: before the running job could finish, so its request is cut
+	// off rather than answered.
+	if d := time.Since(start); d > job/2 {
+		t.Fatalf("second signal took %v to exit, over half the running job (%v)", d, job)
+	}
+	if code := <-answered; code == 200 {
+		t.Fatal("the running job was answered: the second signal waited for the drain")
 	}
 }
 
@@ -273,7 +265,7 @@ func TestEMFILEFlood(t *testing.T) {
 		}
 		conns = append(conns, conn)
 	}
-	waitFor(t, `"too many open files" in the log`, 5*time.Second, func() bool {
+	await.True(t, `"too many open files" in the log`, 5*time.Second, func() bool {
 		return strings.Contains(c.logs.String(), "too many open files")
 	})
 

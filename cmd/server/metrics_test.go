@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"offload/internal/await"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestMetricsListenerAnswersWhenTheServiceIsFull(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == maxConns-1 {
-			waitFor(t, "the connection limit reached", 5*time.Second, func() bool {
+			await.True(t, "the connection limit reached", 5*time.Second, func() bool {
 				return metricValue(t, metricsAddr, "offload_connections_active") == maxConns
 			})
 		}
@@ -47,7 +48,7 @@ func TestMetricsListenerAnswersWhenTheServiceIsFull(t *testing.T) {
 
 	// Each acceptor holds at most the one connection it accepted while it
 	// waits for a token; the rest wait in the kernel.
-	waitFor(t, "the waiting connections in the listen queue", 5*time.Second, func() bool {
+	await.True(t, "the waiting connections in the listen queue", 5*time.Second, func() bool {
 		return metricValue(t, metricsAddr, "offload_listen_queue_length") >= waiting-acceptors
 	})
 	if capacity := metricValue(t, metricsAddr, "offload_listen_queue_capacity"); capacity < acceptors {

@@ -4,11 +4,16 @@
 package testbin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Build compiles each package (a path from the module root, such as
@@ -36,4 +41,39 @@ func Build(pkgs ...string) (bins []string, cleanup func(), err error) {
 		bins = append(bins, bin)
 	}
 	return bins, cleanup, nil
+}
+
+// Main builds pkgs, passes their paths to use, runs the tests and, when
+// they pass, fails the run if a goroutine outlived them (goleak). It
+// returns the exit status: os.Exit(testbin.Main(m, use, "./cmd/server")).
+func Main(m *testing.M, use func(bins []string), pkgs ...string) int {
+	bins, cleanup, err := Build(pkgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	use(bins)
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// Context returns t's context, ended a little before the test's deadline
+// so that a hung start, stop or experiment fails with its own error rather
+// than the test binary's panic.
+func Context(t *testing.T) context.Context {
+	t.Helper()
+	ctx := t.Context()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-5*time.Second))
+		t.Cleanup(cancel)
+	}
+	return ctx
 }

@@ -2,14 +2,11 @@ package bench
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"offload/internal/testbin"
 )
@@ -18,25 +15,7 @@ import (
 var serverBin, plainBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	bins, cleanup, err := testbin.Build("./cmd/server", "./internal/plainserver")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cleanup()
-	serverBin, plainBin = bins[0], bins[1]
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(testbin.Main(m, func(bins []string) { serverBin, plainBin = bins[0], bins[1] }, "./cmd/server", "./internal/plainserver"))
 }
 
 // TestBenchQuick runs every row at a small scale: the numbers are too

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"offload/config"
+	"offload/internal/testbin"
 	"offload/loadtest"
 )
 
@@ -32,7 +33,7 @@ func TestAcceptVsDoneTiny(t *testing.T) {
 	c := tinyAcceptVsDone()
 	var progress strings.Builder
 	c.Progress = &progress
-	res, err := AcceptVsDone(testContext(t), c)
+	res, err := AcceptVsDone(testbin.Context(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestAcceptVsDoneMeasuresCapacity(t *testing.T) {
 	c.RateFactors = []float64{0.25}
 	c.CapacityTime = 600 * time.Millisecond
 	c.ProbeRate = 0
-	res, err := AcceptVsDone(testContext(t), c)
+	res, err := AcceptVsDone(testbin.Context(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"offload/internal/testbin"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestRollingRestartBehindHAProxyLosesNothing(t *testing.T) {
 	var progress strings.Builder
 	c.Progress = &progress
 	start := time.Now()
-	res, err := Cluster(testContext(t), c)
+	res, err := Cluster(testbin.Context(t), c)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}

@@ -15,6 +15,7 @@ import (
 
 	"offload/config"
 	"offload/internal/await"
+	"offload/internal/testbin"
 	"offload/loadtest"
 	"offload/loadtest/observe"
 	"offload/metrics"
@@ -35,7 +36,7 @@ func startPolicy(t *testing.T, tune func(*config.Config)) *observe.Server {
 	if tune != nil {
 		tune(&s)
 	}
-	srv, err := observe.Start(testContext(t), observe.Config{Binary: serverBin, Procs: 2, Server: s})
+	srv, err := observe.Start(testbin.Context(t), observe.Config{Binary: serverBin, Procs: 2, Server: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func startPolicy(t *testing.T, tune func(*config.Config)) *observe.Server {
 // W (one client, one request at a time: the median).
 func measureBaseline(t *testing.T, srv *observe.Server) (c, w float64) {
 	t.Helper()
-	ctx := testContext(t)
+	ctx := testbin.Context(t)
 	sat, err := loadtest.Run(ctx, loadtest.Config{URL: srv.URL("/data"), Connections: 4, Warmup: 300 * time.Millisecond, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -73,11 +74,11 @@ func window(t *testing.T, srv *observe.Server, cfg loadtest.Config) (*loadtest.R
 	t.Helper()
 	warm := cfg
 	warm.Duration, warm.Warmup = time.Second, 0
-	if _, err := loadtest.Run(testContext(t), warm); err != nil {
+	if _, err := loadtest.Run(testbin.Context(t), warm); err != nil {
 		t.Fatal(err)
 	}
 	before := scrape(t, srv)
-	res, err := loadtest.Run(testContext(t), cfg)
+	res, err := loadtest.Run(testbin.Context(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func openLoop(url string, rate float64, d time.Duration, header map[string]strin
 // scrape returns the server's metrics.
 func scrape(t *testing.T, srv *observe.Server) map[string]float64 {
 	t.Helper()
-	m, err := srv.Metrics(testContext(t))
+	m, err := srv.Metrics(testbin.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +231,7 @@ func TestUrgentRequestsGetThroughAnOverload(t *testing.T) {
 	go func() {
 		cfg := openLoop(srv.URL("/data"), 3*c, 4*time.Second, nil)
 		cfg.Warmup = time.Second
-		res, _ := loadtest.Run(testContext(t), cfg)
+		res, _ := loadtest.Run(testbin.Context(t), cfg)
 		done <- res
 	}()
 	urgent, _ := window(t, srv, openLoop(srv.URL("/data"), 0.2*c, 3*time.Second, map[string]string{"Priority": "u=0"}))
@@ -257,7 +258,7 @@ func TestUrgentRequestsGetThroughAnOverload(t *testing.T) {
 
 func TestDeadlineThatCannotBeMetIsRefusedAtOnce(t *testing.T) {
 	srv := startPolicy(t, func(c *config.Config) { c.Pool = 1 })
-	ctx := testContext(t)
+	ctx := testbin.Context(t)
 	// One 300 ms job holds the only worker.
 	long := make(chan error, 1)
 	go func() {
@@ -305,7 +306,7 @@ func TestOverloadExperimentTiny(t *testing.T) {
 	}
 	var progress strings.Builder
 	c.Progress = &progress
-	res, err := Overload(testContext(t), c)
+	res, err := Overload(testbin.Context(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"offload/config"
+	"offload/internal/testbin"
 )
 
 // tinySweep is the smallest sweep that still measures something: two pool
@@ -34,7 +35,7 @@ func TestSweepEndToEnd(t *testing.T) {
 	c := tinySweep()
 	var progress strings.Builder
 	c.Progress = &progress
-	res, err := Sweep(testContext(t), c)
+	res, err := Sweep(testbin.Context(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestSweepWrk(t *testing.T) {
 	c.Modes = []string{config.ModeOffload, config.ModeInline}
 	c.Engines = []Engine{Builtin, Wrk}
 	c.Warmup = 0
-	res, err := Sweep(testContext(t), c)
+	res, err := Sweep(testbin.Context(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"offload/config"
 	"offload/internal/await"
+	"offload/internal/testbin"
 	"offload/metrics"
 	"offload/serverlog"
 )
@@ -27,7 +28,7 @@ func settings(tune func(*config.Config)) config.Config {
 }
 
 func TestServer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testbin.Context(t)
 	var stats []serverlog.Record
 	var mu sync.Mutex
 	srv, err := Start(ctx, Config{
@@ -115,7 +116,7 @@ func TestServer(t *testing.T) {
 }
 
 func TestListenQueueCountsWaitingConnections(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testbin.Context(t)
 	srv, err := Start(ctx, Config{Binary: serverBin, Procs: 1,
 		Server: settings(func(c *config.Config) { c.MaxConns, c.Acceptors = 1, 1 })})
 	if err != nil {
@@ -209,7 +210,7 @@ func TestStartFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, err := Start(testContext(t), tt.cfg)
+			srv, err := Start(testbin.Context(t), tt.cfg)
 			if err == nil {
 				srv.Kill()
 				t.Fatal("no error")
@@ -251,11 +252,11 @@ exec sleep 30`)
 	}()
 	t.Setenv("ADDR", ln.Addr().String())
 
-	srv, err := Start(testContext(t), Config{Binary: bin, Server: config.Default(), StopTimeout: 300 * time.Millisecond})
+	srv, err := Start(testbin.Context(t), Config{Binary: bin, Server: config.Default(), StopTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = srv.Stop(testContext(t))
+	err = srv.Stop(testbin.Context(t))
 	var se *ServerError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "did not exit after SIGTERM in time; killed it") {
 		t.Fatalf("Stop() = %v, want a ServerError saying it was killed", err)
@@ -268,7 +269,7 @@ exec sleep 30`)
 }
 
 func TestStopReportsAnEarlierExit(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testbin.Context(t)
 	srv, err := Start(ctx, Config{Binary: serverBin, Server: config.Default()})
 	if err != nil {
 		t.Fatal(err)
