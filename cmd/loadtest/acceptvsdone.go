@@ -34,15 +34,15 @@ Flags:
 func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 	def := experiment.DefaultAcceptVsDoneConfig()
 	fs := newFlagSet("accept-vs-done")
-	modes := choiceList{values: def.Modes, allowed: []string{config.ModeOffload, config.ModeInline}}
-	fs.Var(&modes, "modes", "server `modes` in the order run, comma-separated: offload, inline")
+	modes := choices(def.Modes, config.ModeOffload, config.ModeInline)
+	fs.Var(modes, "modes", "server `modes` in the order run, comma-separated: offload, inline")
 	offloadProcs := fs.Int("offload-procs", def.OffloadProcs, "GOMAXPROCS of the offload-mode server")
 	offloadPool := fs.Int("offload-pool", def.OffloadPool, "worker pool `size` of the offload-mode server")
 	inlineProcs := fs.Int("inline-procs", def.InlineProcs, "GOMAXPROCS of the inline-mode server")
-	var rates rateList
-	fs.Var(&rates, "rates", "offered `r1:r2:...` in req/s, one per step (default: -factors times the measured capacity)")
-	factors := floatList(def.RateFactors)
-	fs.Var(&factors, "factors", "`multiples` of the measured capacity to offer, one per step, comma-separated")
+	rates := positiveFloats(nil, ":")
+	fs.Var(rates, "rates", "offered `r1:r2:...` in req/s, one per step (default: -factors times the measured capacity)")
+	factors := positiveFloats(def.RateFactors, ",")
+	fs.Var(factors, "factors", "`multiples` of the measured capacity to offer, one per step, comma-separated")
 	capacityTime := fs.Duration("capacity-time", def.CapacityTime, "how long each mode's capacity is measured")
 	step := fs.Duration("step", def.Step, "how long each rate is offered")
 	maxInflight := fs.Int("max-inflight", def.MaxInflight, "most outstanding `requests`; sends due beyond it are counted as missed")
@@ -63,7 +63,7 @@ func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 	if strings.ContainsAny(*name, `/\`) || *name == "" {
 		return usageError(e, "accept-vs-done", fmt.Sprintf("-name %q must be a plain file name", *name))
 	}
-	if len(rates) > 0 && explicit(fs, "factors") {
+	if len(rates.values) > 0 && explicit(fs, "factors") {
 		return usageError(e, "accept-vs-done", "-rates and -factors exclude each other")
 	}
 	if *work <= 0 {
@@ -80,8 +80,8 @@ func acceptVsDoneCommand(ctx context.Context, args []string, e *env) int {
 	cfg.Settings.Work = *work
 	cfg.Modes = modes.values
 	cfg.OffloadProcs, cfg.OffloadPool, cfg.InlineProcs = *offloadProcs, *offloadPool, *inlineProcs
-	cfg.Rates = rates
-	cfg.RateFactors = factors
+	cfg.Rates = rates.values
+	cfg.RateFactors = factors.values
 	cfg.CapacityTime = *capacityTime
 	cfg.Step = *step
 	cfg.MaxInflight = *maxInflight

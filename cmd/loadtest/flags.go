@@ -104,115 +104,74 @@ func serverSettings(args string, owned ...string) (config.Config, error) {
 	return s, nil
 }
 
-// intList is a comma-separated list of positive integers, such as pool
-// sizes "1,2,3,4,8".
-type intList []int
-
-func (l *intList) String() string {
-	s := make([]string, len(*l))
-	for i, n := range *l {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
+// list is a flag of values separated by sep, each parsed by parse: pool
+// sizes "1,2,3,4,8", modes "offload,inline", rates "200:400:800". With
+// distinct, a value given twice is an error.
+type list[T comparable] struct {
+	values   []T
+	sep      string
+	distinct bool
+	parse    func(string) (T, error)
 }
 
-func (l *intList) Set(v string) error {
-	var out []int
-	for _, part := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil || n < 1 {
-			return fmt.Errorf("%q is not a positive integer", part)
-		}
-		if slices.Contains(out, n) {
-			return fmt.Errorf("%d is listed twice", n)
-		}
-		out = append(out, n)
-	}
-	*l = out
-	return nil
-}
-
-// choiceList is a comma-separated list of distinct words from a fixed set,
-// such as modes "offload,inline".
-type choiceList struct {
-	values  []string
-	allowed []string
-}
-
-func (l *choiceList) String() string {
+func (l *list[T]) String() string {
 	if l == nil {
 		return ""
 	}
-	return strings.Join(l.values, ",")
+	s := make([]string, len(l.values))
+	for i, v := range l.values {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, l.sep)
 }
 
-func (l *choiceList) Set(v string) error {
-	var out []string
-	for _, part := range strings.Split(v, ",") {
+func (l *list[T]) Set(v string) error {
+	var out []T
+	for _, part := range strings.Split(v, l.sep) {
 		part = strings.TrimSpace(part)
-		if !slices.Contains(l.allowed, part) {
-			return fmt.Errorf("%q is not one of %s", part, strings.Join(l.allowed, ", "))
+		x, err := l.parse(part)
+		if err != nil {
+			return err
 		}
-		if slices.Contains(out, part) {
-			return fmt.Errorf("%q is listed twice", part)
+		if l.distinct && slices.Contains(out, x) {
+			return fmt.Errorf("%s is listed twice", part)
 		}
-		out = append(out, part)
+		out = append(out, x)
 	}
 	l.values = out
 	return nil
 }
 
-// rateList is open-loop request rates in req/s: one rate, or several
-// separated by ':' for equal steps ("200:400:800").
-type rateList []float64
-
-func (l *rateList) String() string {
-	s := make([]string, len(*l))
-	for i, r := range *l {
-		s[i] = strconv.FormatFloat(r, 'g', -1, 64)
-	}
-	return strings.Join(s, ":")
-}
-
-func (l *rateList) Set(v string) error {
-	out, err := parseFloats(v, ":")
-	if err != nil {
-		return err
-	}
-	*l = out
-	return nil
-}
-
-// floatList is a comma-separated list of positive numbers.
-type floatList []float64
-
-func (l *floatList) String() string {
-	s := make([]string, len(*l))
-	for i, r := range *l {
-		s[i] = strconv.FormatFloat(r, 'g', -1, 64)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *floatList) Set(v string) error {
-	out, err := parseFloats(v, ",")
-	if err != nil {
-		return err
-	}
-	*l = out
-	return nil
-}
-
-func parseFloats(v, sep string) ([]float64, error) {
-	var out []float64
-	for _, part := range strings.Split(v, sep) {
-		f, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
-		if err != nil || !(f > 0) || math.IsInf(f, 1) {
-			return nil, fmt.Errorf("%q is not a number > 0", part)
+// positiveInts is a comma-separated list of distinct integers >= 1.
+func positiveInts(def []int) *list[int] {
+	return &list[int]{values: def, sep: ",", distinct: true, parse: func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("%q is not a positive integer", s)
 		}
-		out = append(out, f)
-	}
-	return out, nil
+		return n, nil
+	}}
+}
+
+// choices is a comma-separated list of distinct words from allowed.
+func choices(def []string, allowed ...string) *list[string] {
+	return &list[string]{values: def, sep: ",", distinct: true, parse: func(s string) (string, error) {
+		if !slices.Contains(allowed, s) {
+			return "", fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+		}
+		return s, nil
+	}}
+}
+
+// positiveFloats is a list of finite numbers > 0 separated by sep.
+func positiveFloats(def []float64, sep string) *list[float64] {
+	return &list[float64]{values: def, sep: sep, parse: func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f > 0) || math.IsInf(f, 1) {
+			return 0, fmt.Errorf("%q is not a number > 0", s)
+		}
+		return f, nil
+	}}
 }
 
 // positive checks a duration flag that must be > 0.

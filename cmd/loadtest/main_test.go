@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"offload/config"
 	"offload/internal/testbin"
 	"offload/loadtest"
@@ -22,25 +20,7 @@ import (
 var serverBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	bins, cleanup, err := testbin.Build("./cmd/server")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cleanup()
-	serverBin = bins[0]
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			return 1
-		}
-	}
-	return code
+	os.Exit(testbin.Main(m, func(bins []string) { serverBin = bins[0] }, "./cmd/server"))
 }
 
 // invoke runs the command line in process and returns its exit status,

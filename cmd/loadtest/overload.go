@@ -37,8 +37,8 @@ func overloadCommand(ctx context.Context, args []string, e *env) int {
 		names = append(names, p.Name)
 	}
 	fs := newFlagSet("overload")
-	policies := choiceList{values: names, allowed: names}
-	fs.Var(&policies, "policies", "`policies` to compare, in order, comma-separated: "+strings.Join(names, ", "))
+	policies := choices(names, names...)
+	fs.Var(policies, "policies", "`policies` to compare, in order, comma-separated: "+strings.Join(names, ", "))
 	procs := fs.Int("procs", def.Procs, "the servers' GOMAXPROCS (0: this machine's CPU count)")
 	work := fs.Duration("work", def.Work, "CPU time per bulk /data request, the servers' -work")
 	scale := fs.Float64("scale", def.Scale, "multiply every phase's length by this `factor` (1: about 46 s per policy)")

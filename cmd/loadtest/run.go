@@ -30,8 +30,8 @@ Flags:
 func runCommand(ctx context.Context, args []string, e *env) int {
 	fs := newFlagSet("run")
 	conns := fs.Int("c", 32, "closed loop: `connections`, each waiting for its last answer before sending the next; excludes -rate")
-	var rates rateList
-	fs.Var(&rates, "rate", "open loop: requests per second, or `r1:r2:...` for equal steps over -d (default: closed loop)")
+	rates := positiveFloats(nil, ":")
+	fs.Var(rates, "rate", "open loop: requests per second, or `r1:r2:...` for equal steps over -d (default: closed loop)")
 	maxInflight := fs.Int("max-inflight", loadtest.DefaultMaxInflight, "open loop: most outstanding `requests`; sends due beyond it are counted as missed")
 	closeEach := fs.Bool("close", false, "send \"Connection: close\": a new connection per request (default keep-alive)")
 	duration := fs.Duration("d", 10*time.Second, "measured duration, after -warmup")
@@ -63,10 +63,10 @@ func runCommand(ctx context.Context, args []string, e *env) int {
 		Timeout:  *timeout,
 	}
 	switch {
-	case len(rates) > 0 && explicit(fs, "c"):
+	case len(rates.values) > 0 && explicit(fs, "c"):
 		return usageError(e, "run", "-c (closed loop) and -rate (open loop) exclude each other")
-	case len(rates) > 0:
-		cfg.Rates = rates
+	case len(rates.values) > 0:
+		cfg.Rates = rates.values
 		cfg.MaxInflight = *maxInflight
 		if *maxInflight < 1 {
 			return usageError(e, "run", fmt.Sprintf("-max-inflight must be >= 1 (got %d)", *maxInflight))
@@ -89,8 +89,8 @@ func runCommand(ctx context.Context, args []string, e *env) int {
 	if *warmup < 0 {
 		return usageError(e, "run", fmt.Sprintf("-warmup must be >= 0 (got %v)", *warmup))
 	}
-	if len(rates) > 0 && *duration/time.Duration(len(rates)) <= 0 {
-		return usageError(e, "run", fmt.Sprintf("-d %v is too short for %d rate steps", *duration, len(rates)))
+	if n := len(rates.values); n > 0 && *duration/time.Duration(n) <= 0 {
+		return usageError(e, "run", fmt.Sprintf("-d %v is too short for %d rate steps", *duration, n))
 	}
 	switch {
 	case *scrapeInterval < 0:

@@ -32,12 +32,12 @@ Flags:
 func sweepCommand(ctx context.Context, args []string, e *env) int {
 	def := experiment.DefaultSweepConfig()
 	fs := newFlagSet("sweep")
-	pools := intList(def.Pools)
-	fs.Var(&pools, "pools", "worker pool `sizes` for offload mode, comma-separated")
-	modes := choiceList{values: def.Modes, allowed: []string{config.ModeOffload, config.ModeInline}}
-	fs.Var(&modes, "modes", "server `modes`, comma-separated: offload, inline")
-	engines := choiceList{values: []string{string(experiment.Builtin)}, allowed: []string{string(experiment.Builtin), string(experiment.Wrk)}}
-	fs.Var(&engines, "engines", "load `generators`, comma-separated: builtin, wrk")
+	pools := positiveInts(def.Pools)
+	fs.Var(pools, "pools", "worker pool `sizes` for offload mode, comma-separated")
+	modes := choices(def.Modes, config.ModeOffload, config.ModeInline)
+	fs.Var(modes, "modes", "server `modes`, comma-separated: offload, inline")
+	engines := choices([]string{string(experiment.Builtin)}, string(experiment.Builtin), string(experiment.Wrk))
+	fs.Var(engines, "engines", "load `generators`, comma-separated: builtin, wrk")
 	procs := fs.Int("procs", def.Procs, "the server's GOMAXPROCS (the default is this machine's CPU count)")
 	conns := fs.Int("c", def.Connections, "closed-loop `connections`")
 	duration := fs.Duration("d", def.Duration, "measured duration of each run (whole seconds with wrk)")
@@ -70,7 +70,7 @@ func sweepCommand(ctx context.Context, args []string, e *env) int {
 	}
 	cfg.Settings = settings
 	cfg.Procs = *procs
-	cfg.Pools = pools
+	cfg.Pools = pools.values
 	cfg.Modes = modes.values
 	cfg.Engines = nil
 	for _, en := range engines.values {
