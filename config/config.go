@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"time"
 
@@ -55,6 +56,9 @@ type Config struct {
 	IOProcs          int
 	Work             time.Duration
 	MaxWork          time.Duration
+	// WorkIterationNs is the single-core CPU cost of one work iteration in
+	// nanoseconds; 0 measures it at start-up.
+	WorkIterationNs float64
 
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration
@@ -144,6 +148,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"in offload mode, raise GOMAXPROCS to -pool plus this many, so acceptors and handlers always have a P (0: leave GOMAXPROCS)")
 	fs.DurationVar(&c.Work, "work", c.Work, "CPU time of one /data request on one core")
 	fs.DurationVar(&c.MaxWork, "max-work", c.MaxWork, "largest CPU time a client may ask for with /data?work=")
+	fs.Float64Var(&c.WorkIterationNs, "work-iteration-ns", c.WorkIterationNs,
+		"CPU cost of one work iteration in `nanoseconds`, to skip the start-up calibration; 0 measures it (offload_work_iteration_seconds shows the result)")
 
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout,
 		"time to receive a whole request, from its first byte (from the connection's start for the first request)")
@@ -240,6 +246,7 @@ func (c Config) Validate() error {
 	check(c.IOProcs >= 0, "-io-procs %d: need 0 or more", c.IOProcs)
 	check(c.Work >= 0, "-work %v: must not be negative", c.Work)
 	check(c.MaxWork >= c.Work, "-max-work %v: must be at least -work (%v)", c.MaxWork, c.Work)
+	check(c.WorkIterationNs >= 0 && !math.IsInf(c.WorkIterationNs, 1), "-work-iteration-ns %v: need 0 (measure at start-up) or a positive number", c.WorkIterationNs)
 	check(c.ReadTimeout > 0, "-read-timeout %v: need a positive duration, or slow clients could hold connections forever", c.ReadTimeout)
 	check(c.WriteTimeout > 0, "-write-timeout %v: need a positive duration, or clients that stop reading could hold connections forever", c.WriteTimeout)
 	check(c.IdleTimeout > 0, "-idle-timeout %v: need a positive duration, or idle clients could hold connections forever", c.IdleTimeout)

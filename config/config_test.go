@@ -73,6 +73,8 @@ func TestArgsRoundTrip(t *testing.T) {
 			f.SetString(f.String() + "x y")
 		case reflect.Int, reflect.Int64:
 			f.SetInt(f.Int() + 3)
+		case reflect.Float64:
+			f.SetFloat(f.Float() + 42.125)
 		default:
 			t.Fatalf("field %s has kind %s: extend this test", v.Type().Field(i).Name, f.Kind())
 		}

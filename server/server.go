@@ -75,9 +75,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 			"hint", fmt.Sprintf("sysctl -w net.core.somaxconn=%d, or lower -backlog", cfg.Backlog))
 	}
 
-	cal, err := work.Calibrate(calibrationBudget)
-	if err != nil {
-		return nil, err
+	cal := work.Calibration{NanosPerIteration: cfg.WorkIterationNs}
+	if cal.NanosPerIteration == 0 {
+		if cal, err = work.Calibrate(calibrationBudget); err != nil {
+			return nil, err
+		}
 	}
 	m := metrics.New()
 	m.WorkIteration.Set(cal.NanosPerIteration / 1e9)

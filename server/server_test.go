@@ -21,6 +21,7 @@ import (
 
 	"offload/config"
 	"offload/internal/await"
+	"offload/metrics"
 	"offload/serverlog"
 )
 
@@ -318,6 +319,18 @@ func TestQueueTimeoutAnswers503(t *testing.T) {
 				t.Fatalf("refusals by reason: %v, want 1", n)
 			}
 		})
+	}
+}
+
+func TestWorkIterationSkipsCalibration(t *testing.T) {
+	// 37.5 ns is no machine's measured cost to the digit, so the metrics
+	// below can only come from the flag.
+	r := start(t, func(c *config.Config) { c.WorkIterationNs, c.Work = 37.5, 3*time.Millisecond })
+	if got := r.metric(t, metrics.WorkIteration); got != 37.5e-9 {
+		t.Errorf("%s = %g, want 3.75e-08 from -work-iteration-ns", metrics.WorkIteration, got)
+	}
+	if got := r.metric(t, metrics.WorkIterations); got != 80000 {
+		t.Errorf("%s = %g, want 80000 (3ms / 37.5ns)", metrics.WorkIterations, got)
 	}
 }
 

@@ -76,6 +76,9 @@ type Report struct {
 	// UnitCostMs is the single-core time of one default /data job (wall
 	// clock, as a Go benchmark's ns/op), measured by row 7.
 	UnitCostMs float64 `json:"unit_cost_ms"`
+	// WorkIterationNs is the one calibration of the work every offload
+	// server of the run was started with (-work-iteration-ns).
+	WorkIterationNs float64 `json:"work_iteration_ns"`
 	// Overload is the run of the overload phases that rows 8 to 14 judge.
 	Overload *experiment.OverloadResult `json:"overload,omitempty"`
 }
@@ -98,6 +101,10 @@ type bench struct {
 	// their load from it. unitCost is row 7's measurement of W.
 	capacity float64
 	unitCost cost
+	// iterationNs is every offload server's -work-iteration-ns: one
+	// calibration of the work for the whole run, so that a capacity
+	// measured on one server holds for the next.
+	iterationNs float64
 	// One run of the overload phases, shared by rows 8 to 14.
 	overloadRes *experiment.OverloadResult
 	overloadErr error
@@ -122,6 +129,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Procs:   cfg.Procs,
 		Started: time.Now(),
 	}}
+	settings, err := observe.Calibrated(ctx, observe.Config{Binary: cfg.Server, Server: config.Default(), Procs: cfg.Procs})
+	if err != nil {
+		return nil, err
+	}
+	b.iterationNs = settings.WorkIterationNs
+	b.report.WorkIterationNs = b.iterationNs
 	steps := []func(context.Context) Row{
 		b.workEfficiency,
 		b.handOff,
@@ -180,6 +193,7 @@ func (b *bench) scaled(d time.Duration) time.Duration {
 // default settings changed by tune (nil for none).
 func (b *bench) start(ctx context.Context, binary string, tune func(*config.Config)) (*observe.Server, error) {
 	s := config.Default()
+	s.WorkIterationNs = b.iterationNs
 	if tune != nil {
 		tune(&s)
 	}

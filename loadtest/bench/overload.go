@@ -22,7 +22,7 @@ func (b *bench) overloadRun(ctx context.Context) (*experiment.OverloadResult, er
 	cfg := experiment.DefaultOverloadConfig()
 	cfg.Server, cfg.Procs, cfg.Scale = b.cfg.Server, b.cfg.Procs, min(1, 3*b.cfg.Scale)
 	cfg.Policies = []experiment.OverloadPolicy{{Name: "default"}}
-	cfg.Progress = b.cfg.Progress
+	cfg.Progress, cfg.WorkIterationNs = b.cfg.Progress, b.iterationNs
 	b.overloadRes, b.overloadErr = experiment.Overload(ctx, cfg)
 	return b.overloadRes, b.overloadErr
 }

@@ -106,6 +106,13 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	if err := c.Preflight(); err != nil {
 		return nil, err
 	}
+	// One calibration of the work for every server of the run: see
+	// observe.Calibrated.
+	settings, err := observe.Calibrated(ctx, observe.Config{Binary: c.Server, Server: c.Settings, Procs: c.OffloadProcs})
+	if err != nil {
+		return nil, err
+	}
+	c.Settings = settings
 	res := &AcceptVsDoneResult{
 		Settings: c.settings(),
 		Machine:  observe.Describe(ctx),

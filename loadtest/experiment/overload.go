@@ -101,11 +101,18 @@ func Overload(ctx context.Context, c OverloadConfig) (*OverloadResult, error) {
 		return nil, err
 	}
 	res := &OverloadResult{Machine: observe.Describe(ctx), Procs: c.Procs, Work: c.Work, Started: time.Now(), Phases: c.scaledPhases()}
+	calibrate := config.Default()
+	calibrate.WorkIterationNs = c.WorkIterationNs
+	settings, err := observe.Calibrated(ctx, observe.Config{Binary: c.Server, Server: calibrate, Procs: c.Procs})
+	if err != nil {
+		return nil, err
+	}
+	c.WorkIterationNs = settings.WorkIterationNs
 	c.progress("measuring capacity and single-request latency at -work %v and %v", c.Work, 2*c.Work)
-	var err error
 	if res.Baseline, err = c.baseline(ctx); err != nil {
 		return nil, err
 	}
+	res.Baseline.IterationNs = c.WorkIterationNs
 	c.progress("capacity %.0f/s, W %.2f ms; doubled work: %.0f/s, %.2f ms",
 		res.Baseline.Capacity, res.Baseline.W, res.Baseline.CapacityDoubled, res.Baseline.WDoubled)
 	for _, p := range c.Policies {
@@ -140,7 +147,7 @@ func (c *OverloadConfig) scaledPhases() []Phase {
 
 func (c *OverloadConfig) start(ctx context.Context, p OverloadPolicy) (*observe.Server, error) {
 	s := config.Default()
-	s.Work = c.Work
+	s.Work, s.WorkIterationNs = c.Work, c.WorkIterationNs
 	return observe.Start(ctx, observe.Config{Binary: c.Server, Procs: c.Procs, Server: p.settings(s)})
 }
 

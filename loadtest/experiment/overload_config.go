@@ -30,6 +30,10 @@ type OverloadConfig struct {
 	Scale float64
 	// Progress receives a line per phase; nil for none.
 	Progress io.Writer
+	// WorkIterationNs is the servers' -work-iteration-ns, one calibration
+	// of the work for all of them; 0 has a first server measure it (see
+	// observe.Calibrated).
+	WorkIterationNs float64
 }
 
 // OverloadPolicy is one server configuration of the experiment: the
@@ -153,4 +157,7 @@ type Baseline struct {
 	W               float64 `json:"w_ms"`
 	CapacityDoubled float64 `json:"capacity_doubled_rps"`
 	WDoubled        float64 `json:"w_doubled_ms"`
+	// IterationNs is the cost of one work iteration every server of the
+	// run was started with (-work-iteration-ns), measured by the first.
+	IterationNs float64 `json:"work_iteration_ns"`
 }

@@ -160,6 +160,13 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 	if err := c.Preflight(); err != nil {
 		return nil, err
 	}
+	// One calibration of the work for every server of the run: see
+	// observe.Calibrated.
+	settings, err := observe.Calibrated(ctx, observe.Config{Binary: c.Server, Server: c.Settings, Procs: c.Procs})
+	if err != nil {
+		return nil, err
+	}
+	c.Settings = settings
 	res := &SweepResult{
 		Settings: c.settings(),
 		Machine:  observe.Describe(ctx),

@@ -3,12 +3,14 @@ package observe
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"time"
 
+	"offload/config"
 	"offload/loadtest"
 	"offload/metrics"
 )
@@ -85,4 +87,42 @@ func Get(ctx context.Context, url string, timeout time.Duration) (int, []byte, e
 		return 0, nil, err
 	}
 	return resp.StatusCode, body, nil
+}
+
+// WorkIterationNs reads the cost of one work iteration the server uses, in
+// nanoseconds: its start-up calibration, or its -work-iteration-ns.
+func (s *Server) WorkIterationNs(ctx context.Context) (float64, error) {
+	m, err := s.Metrics(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sec, ok := m[metrics.WorkIteration]
+	if !ok || !(sec > 0) {
+		return 0, fmt.Errorf("the server exports no positive %s", metrics.WorkIteration)
+	}
+	return sec * 1e9, nil
+}
+
+// Calibrated returns cfg's server settings with WorkIterationNs set, so
+// that every server started from them does the same work per -work. Each
+// server otherwise calibrates itself at start-up, and on a shared machine
+// two calibrations a minute apart can differ by tens of percent: the
+// servers of one experiment would then do different amounts of work. When
+// WorkIterationNs is 0, Calibrated starts one server from cfg, reads the
+// cost it measured and stops it.
+func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
+	if cfg.Server.WorkIterationNs > 0 {
+		return cfg.Server, nil
+	}
+	srv, err := Start(ctx, cfg)
+	if err != nil {
+		return cfg.Server, fmt.Errorf("calibrate the work: %w", err)
+	}
+	ns, err := srv.WorkIterationNs(ctx)
+	if err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))); err != nil {
+		return cfg.Server, fmt.Errorf("calibrate the work: %w", err)
+	}
+	s := cfg.Server
+	s.WorkIterationNs = ns
+	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -346,5 +347,37 @@ func TestSince(t *testing.T) {
 	b.MachineBusy = 12
 	if d := b.Since(a); d.OtherCPU != 0 {
 		t.Errorf("OtherCPU = %v, want 0 when the ticks round below", d.OtherCPU)
+	}
+}
+
+func TestCalibratedPinsTheWork(t *testing.T) {
+	ctx := testbin.Context(t)
+	cfg := Config{Binary: serverBin, Procs: 1, Server: settings(nil)}
+	pinned, err := Calibrated(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(pinned.WorkIterationNs > 0) {
+		t.Fatalf("Calibrated set -work-iteration-ns %v, want > 0", pinned.WorkIterationNs)
+	}
+	pinned.WorkIterationNs *= 3 // no calibration lands on this by chance
+	cfg.Server = pinned
+	srv, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	got, err := srv.WorkIterationNs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got/pinned.WorkIterationNs-1) > 1e-6 {
+		t.Errorf("server started with -work-iteration-ns %v reports %v", pinned.WorkIterationNs, got)
+	}
+	if again, err := Calibrated(ctx, cfg); err != nil || again.WorkIterationNs != pinned.WorkIterationNs {
+		t.Errorf("Calibrated on pinned settings = %v, %v; want them unchanged", again.WorkIterationNs, err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Error(err)
 	}
 }
