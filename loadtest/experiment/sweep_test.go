@@ -105,9 +105,10 @@ func checkRow(t *testing.T, row Row) {
 		t.Errorf("%s/%s pool %d: server counted %d completed jobs and %d accepted connections for %d answered requests",
 			row.Mode, row.Engine, row.Pool, row.Completed, row.Accepted, row.Requests)
 	}
-	// 1 ms of work costs at least that much CPU; more than 50 ms would
-	// mean the accounting is off by an order of magnitude.
-	if row.ServerCPUMsPerRequest < 0.5 || row.ServerCPUMsPerRequest > 50 {
+	// 1 ms of work costs about that much CPU: half of it or five times it
+	// would mean the accounting is off, beyond what the machine's drift
+	// (up to 2× between the calibration and the run) explains.
+	if row.ServerCPUMsPerRequest < 0.5 || row.ServerCPUMsPerRequest > 5 {
 		t.Errorf("%s/%s pool %d: server CPU %.2f ms per request for 1ms of work", row.Mode, row.Engine, row.Pool, row.ServerCPUMsPerRequest)
 	}
 }
