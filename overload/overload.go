@@ -126,6 +126,7 @@ const (
 
 var policyNames = [...]string{Adaptive: "adaptive", Static: "static"}
 
+// String returns the policy's -overload name.
 func (p Policy) String() string { return policyNames[p] }
 
 // ParsePolicy returns the policy named s: "adaptive" or "static".
@@ -150,6 +151,7 @@ const (
 
 var orderNames = [...]string{OrderAdaptive: "adaptive", OrderFIFO: "fifo", OrderLIFO: "lifo"}
 
+// String returns the order's -queue-order name.
 func (o Order) String() string { return orderNames[o] }
 
 // ParseOrder returns the order named s: "adaptive", "fifo" or "lifo".
