@@ -344,19 +344,27 @@ func TestInlineModeServes(t *testing.T) {
 	}
 }
 
-// rawExchange sends raw bytes on a new connection and returns the status
-// line of the answer.
-func rawExchange(t *testing.T, addr, request string) string {
+// send writes request on a new connection, which has 5 s to answer.
+func send(t *testing.T, addr, request string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c, request); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
+	return c
+}
+
+// rawExchange sends raw bytes on a new connection and returns the status
+// line of the answer.
+func rawExchange(t *testing.T, addr, request string) string {
+	t.Helper()
+	c := send(t, addr, request)
+	defer c.Close()
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		t.Fatalf("read status line: %v", err)
@@ -415,15 +423,8 @@ type rawResponse struct {
 // so that a body sent where none belongs shows up.
 func rawAnswer(t *testing.T, addr, request string) rawResponse {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := send(t, addr, request)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, request); err != nil {
-		t.Fatal(err)
-	}
 	raw, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("read answer: %v", err)
