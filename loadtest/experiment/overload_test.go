@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,10 +30,23 @@ import (
 
 const testWork = 4 * time.Millisecond
 
+// workIterationNs is one calibration of the work for every server of the
+// tests, so that a capacity measured on one holds for another: each
+// calibrating for itself, two servers started a second apart can do tens
+// of percent more or less work per -work.
+var workIterationNs = sync.OnceValues(func() (float64, error) {
+	s, err := observe.Calibrated(context.Background(), observe.Config{Binary: serverBin, Procs: 2, Server: config.Default()})
+	return s.WorkIterationNs, err
+})
+
 func startPolicy(t *testing.T, tune func(*config.Config)) *observe.Server {
 	t.Helper()
+	ns, err := workIterationNs()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := config.Default()
-	s.Work = testWork
+	s.Work, s.WorkIterationNs = testWork, ns
 	if tune != nil {
 		tune(&s)
 	}
