@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -209,17 +210,14 @@ func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) error
 // haproxyStatus reads a server's status ("UP", "DOWN", ...) in backend
 // offload from HAProxy's stats page as CSV.
 func haproxyStatus(ctx context.Context, stats, server string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+stats+"/stats;csv", nil)
+	code, body, err := observe.Get(ctx, "http://"+stats+"/stats;csv", time.Second)
 	if err != nil {
 		return "", err
 	}
-	client := http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
+	if code != http.StatusOK {
+		return "", fmt.Errorf("HAProxy stats: status %d", code)
 	}
-	defer resp.Body.Close()
-	r := csv.NewReader(resp.Body)
+	r := csv.NewReader(bytes.NewReader(body))
 	r.FieldsPerRecord = -1
 	rows, err := r.ReadAll()
 	if err != nil || len(rows) == 0 {
