@@ -1,10 +1,10 @@
 package observe
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"offload/serverlog"
 )
@@ -26,21 +26,18 @@ type ServerError struct {
 // Error returns one line: what happened and the server's most telling log
 // line (its last error or warning, else its last line).
 func (e *ServerError) Error() string {
-	var b strings.Builder
-	b.WriteString("server")
+	s := "server"
 	if e.PID > 0 {
-		fmt.Fprintf(&b, " (pid %d)", e.PID)
+		s += fmt.Sprintf(" (pid %d)", e.PID)
 	}
-	b.WriteString(" ")
-	b.WriteString(e.Op)
+	s += " " + e.Op
 	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		s += ": " + e.Err.Error()
 	}
 	if line := tellingLine(e.Tail); line != "" {
-		fmt.Fprintf(&b, "; server log: %s", line)
+		s += "; server log: " + line
 	}
-	return b.String()
+	return s
 }
 
 // Unwrap returns the underlying error.
@@ -68,9 +65,4 @@ func (s *Server) failure(op string, err error) *ServerError {
 }
 
 // exitErr describes how the process ended; call it after exited is closed.
-func (s *Server) exitErr() error {
-	if s.waitErr != nil {
-		return s.waitErr
-	}
-	return errors.New("exit status 0")
-}
+func (s *Server) exitErr() error { return cmp.Or(s.waitErr, errors.New("exit status 0")) }

@@ -3,6 +3,7 @@ package observe
 import (
 	"bytes"
 	"io"
+	"slices"
 	"sync"
 
 	"offload/serverlog"
@@ -12,8 +13,7 @@ import (
 // and watches for the ready record.
 type logRing struct {
 	mu       sync.Mutex
-	lines    []string // ring buffer of at most max lines
-	next     int      // where the next line goes once lines is full
+	lines    []string // the last lines, at most max
 	max      int
 	partial  []byte // an unfinished last line
 	copyTo   io.Writer
@@ -40,26 +40,19 @@ func (l *logRing) Write(p []byte) (int, error) {
 	}
 	data := p
 	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			l.partial = appendCapped(l.partial, data)
-			break
+		line, rest, complete := bytes.Cut(data, []byte{'\n'})
+		l.partial = appendCapped(l.partial, line)
+		if !complete {
+			return len(p), nil
 		}
-		l.partial = appendCapped(l.partial, data[:i])
 		l.add(l.partial)
-		l.partial = l.partial[:0]
-		data = data[i+1:]
+		l.partial, data = l.partial[:0], rest
 	}
-	return len(p), nil
 }
 
 // appendCapped appends as much of p to b as keeps b within maxLineBytes.
 func appendCapped(b, p []byte) []byte {
-	room := maxLineBytes - len(b)
-	if room <= 0 {
-		return b
-	}
-	return append(b, p[:min(len(p), room)]...)
+	return append(b, p[:min(len(p), max(0, maxLineBytes-len(b)))]...)
 }
 
 func (l *logRing) add(line []byte) {
@@ -73,21 +66,19 @@ func (l *logRing) add(line []byte) {
 			l.ready <- rec.Addr
 		}
 	}
-	if len(l.lines) < l.max {
-		l.lines = append(l.lines, string(line))
-		return
+	// Dropping the oldest line reslices; append copies the kept lines to a
+	// new array once the old one is used up, so memory stays within 2 × max.
+	l.lines = append(l.lines, string(line))
+	if len(l.lines) > l.max {
+		l.lines = l.lines[1:]
 	}
-	l.lines[l.next] = string(line)
-	l.next = (l.next + 1) % l.max
 }
 
 // tail returns the kept lines, oldest first, with an unfinished last line.
 func (l *logRing) tail() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]string, 0, len(l.lines)+1)
-	out = append(out, l.lines[l.next:]...)
-	out = append(out, l.lines[:l.next]...)
+	out := slices.Clone(l.lines)
 	if len(l.partial) > 0 {
 		out = append(out, string(l.partial))
 	}
