@@ -33,27 +33,6 @@ func (s *Server) Metrics(ctx context.Context) (map[string]float64, error) {
 	return m, nil
 }
 
-// ListenQueue is the kernel's accept queue of the server's listening
-// sockets, summed over its SO_REUSEPORT group, as the server reports it
-// (offload_listen_queue_length and _capacity, read from the listeners'
-// TCP_INFO at scrape time): connections waiting there were not yet seen by
-// the server's acceptors at all.
-type ListenQueue struct {
-	// Queued is the number of connections the kernel has completed and
-	// that wait for the server to accept them.
-	Queued int
-	// Limit is the most the kernel holds before it drops new handshakes:
-	// the effective listen backlog.
-	Limit int
-}
-
-// listenQueue reads the listen queue from a scrape's metrics.
-func listenQueue(m map[string]float64) (ListenQueue, bool) {
-	length, ok1 := m[metrics.ListenQueueLength]
-	capacity, ok2 := m[metrics.ListenQueueCapacity]
-	return ListenQueue{Queued: int(length), Limit: int(capacity)}, ok1 && ok2
-}
-
 // FreeAddr returns a 127.0.0.1 address with a port that was free a moment
 // ago, for a server's side listeners.
 func FreeAddr() (string, error) {
@@ -89,20 +68,6 @@ func Get(ctx context.Context, url string, timeout time.Duration) (int, []byte, e
 	return resp.StatusCode, body, nil
 }
 
-// WorkIterationNs reads the cost of one work iteration the server uses, in
-// nanoseconds: its start-up calibration, or its -work-iteration-ns.
-func (s *Server) WorkIterationNs(ctx context.Context) (float64, error) {
-	m, err := s.Metrics(ctx)
-	if err != nil {
-		return 0, err
-	}
-	sec, ok := m[metrics.WorkIteration]
-	if !ok || !(sec > 0) {
-		return 0, fmt.Errorf("the server exports no positive %s", metrics.WorkIteration)
-	}
-	return sec * 1e9, nil
-}
-
 // Calibrated returns cfg's server settings with WorkIterationNs set, so
 // that every server started from them does the same work per -work. Each
 // server otherwise calibrates itself at start-up, and on a shared machine
@@ -118,11 +83,15 @@ func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 	if err != nil {
 		return cfg.Server, fmt.Errorf("calibrate the work: %w", err)
 	}
-	ns, err := srv.WorkIterationNs(ctx)
+	m, err := srv.Metrics(ctx)
+	sec := m[metrics.WorkIteration]
+	if err == nil && !(sec > 0) {
+		err = fmt.Errorf("the server exports no positive %s", metrics.WorkIteration)
+	}
 	if err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))); err != nil {
 		return cfg.Server, fmt.Errorf("calibrate the work: %w", err)
 	}
 	s := cfg.Server
-	s.WorkIterationNs = ns
+	s.WorkIterationNs = sec * 1e9
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,40 +33,32 @@ const (
 type Config struct {
 	// Binary is the server executable, e.g. "bin/server".
 	Binary string
-
 	// Server is the server's configuration, passed as Server.Args(); start
 	// from config.Default(). Start sets three settings itself: Addr (from
 	// the field below), LogFormat "json", whose records it decodes, and
 	// MetricsAddr, a free port where Snapshot reads the metrics. LogLevel
 	// must not hide the info-level ready record.
 	Server config.Config
-
 	// Addr is the server's -addr; empty means 127.0.0.1:0, a free port.
 	Addr string
-
 	// Procs is the server's GOMAXPROCS (set in its environment); 0 leaves
 	// the Go runtime's default, every CPU.
 	Procs int
-
 	// ReadyTimeout bounds the wait from starting the process until
 	// /healthz answers 200. Default DefaultReadyTimeout.
 	ReadyTimeout time.Duration
-
 	// StopTimeout bounds Stop's wait for the process to exit after SIGTERM
 	// when Stop's context has no earlier deadline. Default
 	// DefaultStopTimeout, above the server's default -shutdown-timeout.
 	StopTimeout time.Duration
-
 	// LogLines is how many of the server's last log lines are kept for
-	// error messages and LogTail. Default DefaultLogLines.
+	// error messages. Default DefaultLogLines.
 	LogLines int
-
 	// Log, if set, receives a copy of everything the server writes.
 	Log io.Writer
-
 	// OnRecord, if set, is called with every record of the server's log,
 	// in order, from the goroutine copying its output: it must return
-	// quickly and must not call the Server's LogTail.
+	// quickly and must not call Running, Stop or Kill, which read the log.
 	OnRecord func(serverlog.Record)
 }
 
@@ -186,12 +179,7 @@ func checkConfig(cfg *Config) error {
 // environWith returns env with name set to n, or removed when n is 0 so the
 // child does not inherit this process's own setting.
 func environWith(env []string, name string, n int) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, name+"=") {
-			out = append(out, kv)
-		}
-	}
+	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
 	if n > 0 {
 		out = append(out, name+"="+strconv.Itoa(n))
 	}
@@ -264,17 +252,6 @@ func (s *Server) MetricsURL() string { return "http://" + s.metricsAddr + "/metr
 
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
-
-// Procs is the GOMAXPROCS the server was started with, 0 for the runtime's
-// default.
-func (s *Server) Procs() int { return s.cfg.Procs }
-
-// Exited is closed when the process has exited, whether through Stop or
-// not.
-func (s *Server) Exited() <-chan struct{} { return s.exited }
-
-// LogTail returns the server's last log lines, oldest first.
-func (s *Server) LogTail() []string { return s.logs.tail() }
 
 // Stop sends SIGTERM and waits until the server has drained and exited. It
 // returns nil only if the server exited with status 0 within ctx's deadline

@@ -84,7 +84,7 @@ func TestServer(t *testing.T) {
 	if after.FDs < 4 || after.FDs > 64 {
 		t.Errorf("FDs = %d", after.FDs)
 	}
-	q, err := srv.ListenQueue(ctx)
+	q, err := after.ListenQueue()
 	if err != nil || q.Limit != 16 || q.Queued != 0 {
 		t.Errorf("ListenQueue() = %+v, %v; want limit 16 and nothing queued", q, err)
 	}
@@ -111,8 +111,8 @@ func TestServer(t *testing.T) {
 	if err := srv.Running(); err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Errorf("Running() after exit = %v", err)
 	}
-	if !strings.Contains(strings.Join(srv.LogTail(), "\n"), "shutdown complete") {
-		t.Errorf("log tail lacks the shutdown record:\n%s", strings.Join(srv.LogTail(), "\n"))
+	if tail := strings.Join(srv.logs.tail(), "\n"); !strings.Contains(tail, "shutdown complete") {
+		t.Errorf("log tail lacks the shutdown record:\n%s", tail)
 	}
 }
 
@@ -144,8 +144,11 @@ func TestListenQueueCountsWaitingConnections(t *testing.T) {
 	// until the server's read timeout (5s) closes the first.
 	var q ListenQueue
 	await.True(t, "2 of the 4 connections in the listen queue", 4*time.Second, func() bool {
-		q, err = srv.ListenQueue(ctx)
+		snap, err := srv.Snapshot(ctx)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if q, err = snap.ListenQueue(); err != nil {
 			t.Fatal(err)
 		}
 		return q.Queued >= 2
@@ -263,7 +266,7 @@ exec sleep 30`)
 		t.Fatalf("Stop() = %v, want a ServerError saying it was killed", err)
 	}
 	select {
-	case <-srv.Exited():
+	case <-srv.exited:
 	default:
 		t.Error("the process is still running after Stop")
 	}
@@ -282,7 +285,7 @@ func TestStopReportsAnEarlierExit(t *testing.T) {
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-srv.Exited()
+	<-srv.exited
 	err = srv.Stop(ctx)
 	if err == nil || !strings.Contains(err.Error(), "had exited before it was stopped") {
 		t.Errorf("Stop() = %v, want an error about the earlier exit", err)
@@ -367,11 +370,11 @@ func TestCalibratedPinsTheWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Kill()
-	got, err := srv.WorkIterationNs(ctx)
+	m, err := srv.Metrics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(got/pinned.WorkIterationNs-1) > 1e-6 {
+	if got := m[metrics.WorkIteration] * 1e9; math.Abs(got/pinned.WorkIterationNs-1) > 1e-6 {
 		t.Errorf("server started with -work-iteration-ns %v reports %v", pinned.WorkIterationNs, got)
 	}
 	if again, err := Calibrated(ctx, cfg); err != nil || again.WorkIterationNs != pinned.WorkIterationNs {

@@ -46,64 +46,64 @@ func (s *Server) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("server CPU time: %w", err)
 	}
-	snap.ServerCPU = stat.CPUTime()
 	status, err := s.proc.NewStatus()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("server memory: %w", err)
 	}
-	snap.RSS, snap.PeakRSS = int64(status.VmRSS), int64(status.VmHWM)
+	snap.ServerCPU, snap.RSS, snap.PeakRSS = stat.CPUTime(), int64(status.VmRSS), int64(status.VmHWM)
 	if snap.FDs, err = s.proc.FileDescriptorsLen(); err != nil {
 		return Snapshot{}, fmt.Errorf("server file descriptors: %w", err)
 	}
-	if snap.SelfCPU, snap.ChildrenCPU, snap.MachineBusy, err = generatorAndMachineCPU(); err != nil {
+	if snap.SelfCPU, err = rusageCPU(syscall.RUSAGE_SELF); err != nil {
 		return Snapshot{}, err
 	}
+	if snap.ChildrenCPU, err = rusageCPU(syscall.RUSAGE_CHILDREN); err != nil {
+		return Snapshot{}, err
+	}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("machine CPU time: %w", err)
+	}
+	machine, err := fs.Stat()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("machine CPU time: %w", err)
+	}
+	c := machine.CPUTotal
+	snap.MachineBusy = c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
 	return snap, nil
 }
 
-// ListenQueue scrapes the server's metrics for its listen queue.
-func (s *Server) ListenQueue(ctx context.Context) (ListenQueue, error) {
-	m, err := s.Metrics(ctx)
-	if err != nil {
-		return ListenQueue{}, fmt.Errorf("listen queue: %w", err)
+// rusageCPU is the user plus system CPU time getrusage reports for who.
+func rusageCPU(who int) (float64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
 	}
-	return Snapshot{Metrics: m}.ListenQueue()
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), nil
+}
+
+// ListenQueue is the kernel's accept queue of the server's listening
+// sockets, summed over its SO_REUSEPORT group, as the server reports it
+// (offload_listen_queue_length and _capacity, read from the listeners'
+// TCP_INFO at scrape time): connections waiting there were not yet seen by
+// the server's acceptors at all.
+type ListenQueue struct {
+	// Queued is the number of connections the kernel has completed and
+	// that wait for the server to accept them.
+	Queued int
+	// Limit is the most the kernel holds before it drops new handshakes:
+	// the effective listen backlog.
+	Limit int
 }
 
 // ListenQueue is the server's listen queue at the snapshot.
 func (s Snapshot) ListenQueue() (ListenQueue, error) {
-	q, ok := listenQueue(s.Metrics)
-	if !ok {
+	length, ok1 := s.Metrics[metrics.ListenQueueLength]
+	capacity, ok2 := s.Metrics[metrics.ListenQueueCapacity]
+	if !ok1 || !ok2 {
 		return ListenQueue{}, fmt.Errorf("listen queue: the server exports no %s", metrics.ListenQueueLength)
 	}
-	return q, nil
-}
-
-// generatorAndMachineCPU reads this process's and its waited-for
-// children's CPU time (getrusage) and the machine's busy time (/proc/stat).
-func generatorAndMachineCPU() (self, children, machine float64, err error) {
-	var ru syscall.Rusage
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		if err := syscall.Getrusage(who, &ru); err != nil {
-			return 0, 0, 0, fmt.Errorf("getrusage: %w", err)
-		}
-		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-		if who == syscall.RUSAGE_SELF {
-			self = cpu
-		} else {
-			children = cpu
-		}
-	}
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("machine CPU time: %w", err)
-	}
-	stat, err := fs.Stat()
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("machine CPU time: %w", err)
-	}
-	c := stat.CPUTotal
-	return self, children, c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal, nil
+	return ListenQueue{Queued: int(length), Limit: int(capacity)}, nil
 }
 
 // Delta is what changed between two snapshots: wall time and CPU seconds.
