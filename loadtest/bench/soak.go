@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -75,24 +76,12 @@ type SoakReport struct {
 }
 
 func (c *SoakConfig) defaults() {
-	if c.Procs == 0 {
-		c.Procs = runtime.NumCPU()
-	}
-	if c.Duration == 0 {
-		c.Duration = 10 * time.Minute
-	}
-	if c.Load == 0 {
-		c.Load = 0.8
-	}
-	if c.BurstEvery == 0 {
-		c.BurstEvery = 30 * time.Second
-	}
-	if c.BurstSize == 0 {
-		c.BurstSize = 200
-	}
-	if c.SampleEvery == 0 {
-		c.SampleEvery = 10 * time.Second
-	}
+	c.Procs = cmp.Or(c.Procs, runtime.NumCPU())
+	c.Duration = cmp.Or(c.Duration, 10*time.Minute)
+	c.Load = cmp.Or(c.Load, 0.8)
+	c.BurstEvery = cmp.Or(c.BurstEvery, 30*time.Second)
+	c.BurstSize = cmp.Or(c.BurstSize, 200)
+	c.SampleEvery = cmp.Or(c.SampleEvery, 10*time.Second)
 }
 
 // Soak runs the server at a steady fraction of its capacity for a long
