@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,22 +58,17 @@ func cell(s string) string {
 
 // Save writes report.md and report.json into dir.
 func (r *Report) Save(dir string) error {
-	f, err := os.Create(filepath.Join(dir, "report.md"))
-	if err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	if err := r.WriteMarkdown(f); err != nil {
-		f.Close()
-		return fmt.Errorf("save report: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	var md bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
 		return fmt.Errorf("save report: %w", err)
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644); err != nil {
+	err = errors.Join(os.WriteFile(filepath.Join(dir, "report.md"), md.Bytes(), 0o644),
+		os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644))
+	if err != nil {
 		return fmt.Errorf("save report: %w", err)
 	}
 	return nil
