@@ -3,11 +3,10 @@ package bench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
+	"net/http"
 	"sync"
 	"time"
 
@@ -30,22 +29,13 @@ func idleConnectionCost(ctx context.Context, srv *observe.Server, n int) (float6
 			}
 		}
 	}()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  = make(chan int)
-	)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
 	for range 32 {
 		wg.Go(func() {
 			for i := range next {
-				c, err := openIdle(ctx, srv.Addr())
-				mu.Lock()
-				conns[i] = c
-				if err != nil && first == nil {
-					first = fmt.Errorf("idle connection %d of %d: %w", i+1, n, err)
-				}
-				mu.Unlock()
+				conns[i], errs[i] = openIdle(ctx, srv.Addr())
 			}
 		})
 	}
@@ -54,8 +44,10 @@ func idleConnectionCost(ctx context.Context, srv *observe.Server, n int) (float6
 	}
 	close(next)
 	wg.Wait()
-	if first != nil {
-		return 0, first
+	for i, err := range errs {
+		if err != nil {
+			return 0, fmt.Errorf("idle connection %d of %d: %w", i+1, n, err)
+		}
 	}
 	// Let the server's connection goroutines settle into their idle wait.
 	select {
@@ -82,31 +74,15 @@ func openIdle(ctx context.Context, addr string) (net.Conn, error) {
 	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
 		return c, err
 	}
-	r := bufio.NewReader(c)
-	status, err := r.ReadString('\n')
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		return c, err
 	}
-	if !strings.HasPrefix(status, "HTTP/1.1 200") {
-		return c, fmt.Errorf("answer %q", strings.TrimSpace(status))
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("answer %q", resp.Status)
 	}
-	length := -1
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return c, err
-		}
-		if line == "\r\n" {
-			break
-		}
-		if v, ok := strings.CutPrefix(strings.ToLower(line), "content-length:"); ok {
-			_, _ = fmt.Sscan(strings.TrimSpace(v), &length)
-		}
-	}
-	if length < 0 {
-		return c, errors.New("answer without Content-Length")
-	}
-	if _, err := io.CopyN(io.Discard, r, int64(length)); err != nil {
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return c, err
 	}
 	_ = c.SetDeadline(time.Time{})
