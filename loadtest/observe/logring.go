@@ -2,7 +2,6 @@ package observe
 
 import (
 	"bytes"
-	"io"
 	"slices"
 	"sync"
 
@@ -16,7 +15,6 @@ type logRing struct {
 	lines    []string // the last lines, at most max
 	max      int
 	partial  []byte // an unfinished last line
-	copyTo   io.Writer
 	onRecord func(serverlog.Record)
 	found    bool
 	ready    chan string // receives the listening address once
@@ -26,8 +24,8 @@ type logRing struct {
 // memory.
 const maxLineBytes = 4096
 
-func newLogRing(max int, copyTo io.Writer, onRecord func(serverlog.Record)) *logRing {
-	return &logRing{max: max, copyTo: copyTo, onRecord: onRecord, ready: make(chan string, 1)}
+func newLogRing(max int, onRecord func(serverlog.Record)) *logRing {
+	return &logRing{max: max, onRecord: onRecord, ready: make(chan string, 1)}
 }
 
 // Write stores complete lines; it never fails, so that the server never
@@ -35,9 +33,6 @@ func newLogRing(max int, copyTo io.Writer, onRecord func(serverlog.Record)) *log
 func (l *logRing) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.copyTo != nil {
-		_, _ = l.copyTo.Write(p) // a broken copy must not break the server
-	}
 	data := p
 	for {
 		line, rest, complete := bytes.Cut(data, []byte{'\n'})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -26,8 +25,11 @@ import (
 const (
 	DefaultReadyTimeout = 15 * time.Second
 	DefaultStopTimeout  = 20 * time.Second
-	DefaultLogLines     = 200
 )
+
+// logLines is how many of the server's last log lines are kept for error
+// messages.
+const logLines = 200
 
 // Config says how to start a server process.
 type Config struct {
@@ -51,11 +53,6 @@ type Config struct {
 	// when Stop's context has no earlier deadline. Default
 	// DefaultStopTimeout, above the server's default -shutdown-timeout.
 	StopTimeout time.Duration
-	// LogLines is how many of the server's last log lines are kept for
-	// error messages. Default DefaultLogLines.
-	LogLines int
-	// Log, if set, receives a copy of everything the server writes.
-	Log io.Writer
 	// OnRecord, if set, is called with every record of the server's log,
 	// in order, from the goroutine copying its output: it must return
 	// quickly and must not call Running, Stop or Kill, which read the log.
@@ -96,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	server.Addr, server.LogFormat, server.MetricsAddr = cfg.Addr, "json", metricsAddr
 	cmd := exec.Command(cfg.Binary, server.Args()...)
 	cmd.Env = environWith(os.Environ(), "GOMAXPROCS", cfg.Procs)
-	logs := newLogRing(cfg.LogLines, cfg.Log, cfg.OnRecord)
+	logs := newLogRing(logLines, cfg.OnRecord)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group, so that ^C in a terminal reaches only the
@@ -169,9 +166,6 @@ func checkConfig(cfg *Config) error {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
-	}
-	if cfg.LogLines <= 0 {
-		cfg.LogLines = DefaultLogLines
 	}
 	return nil
 }

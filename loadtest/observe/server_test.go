@@ -294,7 +294,7 @@ func TestStopReportsAnEarlierExit(t *testing.T) {
 
 func TestLogRing(t *testing.T) {
 	var records []serverlog.Record
-	l := newLogRing(3, nil, func(r serverlog.Record) { records = append(records, r) })
+	l := newLogRing(3, func(r serverlog.Record) { records = append(records, r) })
 	ready := `{"level":"INFO","msg":"offload ready","addr":"127.0.0.1:4242","mode":"x"}`
 	// Lines split across writes, a line that is not a record, and more
 	// lines than the ring holds.
