@@ -9,6 +9,7 @@
 package chart
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -106,9 +107,8 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 		a.Tick.Marker = niceTicks{want: 6}
 	}
 	grid := plotter.NewGrid()
-	grid.Vertical.Color = color.Gray{Y: 0xDD}
-	grid.Horizontal.Color = color.Gray{Y: 0xDD}
-	grid.Vertical.Width, grid.Horizontal.Width = 0.75, 0.75
+	grid.Vertical = draw.LineStyle{Color: color.Gray{Y: 0xDD}, Width: 0.75}
+	grid.Horizontal = grid.Vertical
 	p.Add(grid)
 	return p
 }
@@ -191,7 +191,7 @@ func newCanvas(path string, w, h vg.Length) (vg.CanvasWriterTo, error) {
 
 // render lays out the panels top to bottom under the figure title, each
 // panel's legend in a column on the right, and writes the figure to path.
-func render(path, title string, panelHeight vg.Length, panels []panel) (err error) {
+func render(path, title string, panelHeight vg.Length, panels []panel) error {
 	height := titleHeight + vg.Length(len(panels))*panelHeight + outerPad
 	c, err := newCanvas(path, figureWidth, height)
 	if err != nil {
@@ -236,21 +236,13 @@ func render(path, title string, panelHeight vg.Length, panels []panel) (err erro
 		pn.legend.Draw(lc)
 	}
 
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("chart: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("chart: closing %s: %w", path, cerr)
-		}
-		if err != nil {
-			// A half-written chart would look valid to a directory listing.
-			_ = os.Remove(path)
-		}
-	}()
-	if _, err := c.WriteTo(f); err != nil {
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
 		return fmt.Errorf("chart: writing %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o666); err != nil {
+		_ = os.Remove(path) // a half-written chart would look valid to a directory listing
+		return fmt.Errorf("chart: %w", err)
 	}
 	return nil
 }
@@ -270,9 +262,4 @@ func setValueRange(a *plot.Axis, lo, hi float64) {
 	a.Min, a.Max = lo, hi+0.08*span
 }
 
-func checkFinite(what string, v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Errorf("%s is %v, want a finite number", what, v)
-	}
-	return nil
-}
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

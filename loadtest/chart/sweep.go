@@ -41,6 +41,8 @@ func Sweep(path, title string, points []SweepPoint) error {
 		return fmt.Errorf("chart %s: no sweep points to plot", path)
 	}
 	var order []string
+	var pools []int
+	var maxRate, maxP99 float64
 	bySeries := map[string][]SweepPoint{}
 	index := map[[2]any]int{}
 	for i, pt := range points {
@@ -56,23 +58,16 @@ func Sweep(path, title string, points []SweepPoint) error {
 			order = append(order, pt.Series)
 		}
 		bySeries[pt.Series] = append(bySeries[pt.Series], pt)
-	}
-
-	var pools []int
-	var maxRate, maxP99 float64
-	for _, pt := range points {
 		pools = append(pools, pt.Pool)
-		maxRate = max(maxRate, pt.Throughput)
-		maxP99 = max(maxP99, ms(pt.P99))
+		maxRate, maxP99 = max(maxRate, pt.Throughput), max(maxP99, ms(pt.P99))
 	}
 	slices.Sort(pools)
 	pools = slices.Compact(pools)
 	top := newPlot("Throughput", "", "Throughput (req/s)")
 	bottom := newPlot("p99 latency", "Worker pool size (workers)", "p99 latency (ms)")
 	legend := newLegend()
-	for _, p := range []*plot.Plot{top, bottom} {
-		setPoolAxis(&p.X, pools)
-	}
+	setPoolAxis(&top.X, pools)
+	setPoolAxis(&bottom.X, pools)
 	setValueRange(&top.Y, 0, maxRate)
 	setValueRange(&bottom.Y, 0, maxP99)
 	for s, name := range order {
@@ -84,10 +79,7 @@ func Sweep(path, title string, points []SweepPoint) error {
 			rate[i] = plotter.XY{X: float64(pt.Pool), Y: pt.Throughput}
 			p99[i] = plotter.XY{X: float64(pt.Pool), Y: ms(pt.P99)}
 		}
-		if err := addLine(top, legend, name, s, rate); err != nil {
-			return fmt.Errorf("chart %s: %w", path, err)
-		}
-		if err := addLine(bottom, nil, name, s, p99); err != nil {
+		if err := errors.Join(addLine(top, legend, name, s, rate), addLine(bottom, nil, name, s, p99)); err != nil {
 			return fmt.Errorf("chart %s: %w", path, err)
 		}
 	}
@@ -102,8 +94,7 @@ func checkSweepPoint(pt SweepPoint) error {
 		return fmt.Errorf("series %q: negative pool size %d", pt.Series, pt.Pool)
 	case pt.P99 < 0:
 		return fmt.Errorf("series %q pool %d: negative p99 %v", pt.Series, pt.Pool, pt.P99)
-	}
-	if err := checkFinite("throughput", pt.Throughput); err != nil || pt.Throughput < 0 {
+	case !finite(pt.Throughput) || pt.Throughput < 0:
 		return fmt.Errorf("series %q pool %d: throughput %v must be a finite number >= 0", pt.Series, pt.Pool, pt.Throughput)
 	}
 	return nil

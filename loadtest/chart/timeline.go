@@ -115,13 +115,12 @@ func checkPanel(pn TimelinePanel) error {
 			return fmt.Errorf("line %q has no points", l.Label)
 		}
 		for j, pt := range l.Points {
-			if err := checkFinite("value", pt.V); err != nil {
-				return fmt.Errorf("line %q point %d: %w", l.Label, j, err)
-			}
-			if pt.T < 0 {
+			switch {
+			case !finite(pt.V):
+				return fmt.Errorf("line %q point %d: value is %v, want a finite number", l.Label, j, pt.V)
+			case pt.T < 0:
 				return fmt.Errorf("line %q point %d: negative time %v", l.Label, j, pt.T)
-			}
-			if j > 0 && pt.T <= l.Points[j-1].T {
+			case j > 0 && pt.T <= l.Points[j-1].T:
 				return fmt.Errorf("line %q point %d: time %v is not after the previous point's %v", l.Label, j, pt.T, l.Points[j-1].T)
 			}
 		}
