@@ -27,22 +27,14 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Figure geometry and type sizes, in points (1/72 inch). The figure's
-// dimensions are whole points so that the 144 dpi PNG has whole pixel
-// dimensions.
+// Figure geometry, in points (1/72 inch) like every length and type size
+// here. The figure's dimensions are whole points so that the 144 dpi PNG
+// has whole pixel dimensions.
 const (
-	figureWidth   vg.Length = 648 // 9 in
-	titleHeight   vg.Length = 40
-	outerPad      vg.Length = 10
-	legendGap     vg.Length = 14
-	titleFontSize vg.Length = 16
-	panelFontSize vg.Length = 13
-	labelFontSize vg.Length = 12
-	tickFontSize  vg.Length = 11
-	legendFontSz  vg.Length = 12
-	lineWidth     vg.Length = 2
-	markerRadius  vg.Length = 3.5
-	thumbWidth    vg.Length = 34
+	figureWidth vg.Length = 648 // 9 in
+	titleHeight vg.Length = 40
+	outerPad    vg.Length = 10
+	legendGap   vg.Length = 14
 )
 
 // pngDPI is the PNG resolution: 2 pixels per point, sharp on high-density
@@ -78,8 +70,8 @@ func seriesStyle(i int) (draw.LineStyle, draw.GlyphStyle) {
 	dashes := [][]vg.Length{nil, {7, 3}, {2, 2.5}, {8, 3, 2, 3}}
 	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.BoxGlyph{}, draw.RingGlyph{}, draw.PyramidGlyph{}, draw.CrossGlyph{}}
 	c := colours[i%len(colours)]
-	line := draw.LineStyle{Color: c, Width: lineWidth, Dashes: dashes[i%len(dashes)]}
-	glyph := draw.GlyphStyle{Color: c, Radius: markerRadius, Shape: shapes[i%len(shapes)]}
+	line := draw.LineStyle{Color: c, Width: 2, Dashes: dashes[i%len(dashes)]}
+	glyph := draw.GlyphStyle{Color: c, Radius: 3.5, Shape: shapes[i%len(shapes)]}
 	return line, glyph
 }
 
@@ -96,13 +88,13 @@ func sans(size vg.Length, bold bool) font.Font {
 func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font = sans(panelFontSize, true)
+	p.Title.TextStyle.Font = sans(13, true)
 	p.Title.Padding = 6
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font = sans(labelFontSize, false)
-		a.Tick.Label.Font = sans(tickFontSize, false)
+		a.Label.TextStyle.Font = sans(12, false)
+		a.Tick.Label.Font = sans(11, false)
 		a.Label.Padding = 4
 		a.Tick.Marker = niceTicks{want: 6}
 	}
@@ -115,9 +107,9 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 
 func newLegend() *plot.Legend {
 	l := plot.NewLegend()
-	l.TextStyle.Font = sans(legendFontSz, false)
+	l.TextStyle.Font = sans(12, false)
 	l.Top, l.Left = true, true
-	l.ThumbnailWidth = thumbWidth
+	l.ThumbnailWidth = 34
 	l.Padding = 5
 	return &l
 }
@@ -170,14 +162,13 @@ func wrapLabel(s string, width int) string {
 // newCanvas returns a canvas for the format named by path's extension.
 func newCanvas(path string, w, h vg.Length) (vg.CanvasWriterTo, error) {
 	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
-	if ext == "" {
+	switch ext {
+	case "":
 		return nil, fmt.Errorf("chart %s: no file extension to choose the format from (use .png or .svg)", path)
-	}
-	if ext == "png" {
+	case "png":
 		// plot's own png canvas is 96 dpi, which makes small text blurry.
 		return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI))}, nil
-	}
-	if ext == "svg" {
+	case "svg":
 		// Without embedded fonts a viewer lacking Liberation Sans falls
 		// back to another font, and labels no longer fit their boxes.
 		return vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true)), nil
@@ -200,7 +191,7 @@ func render(path, title string, panelHeight vg.Length, panels []panel) error {
 	dc := draw.New(c)
 
 	titleStyle := plot.New().Title.TextStyle
-	titleStyle.Font = sans(titleFontSize, true)
+	titleStyle.Font = sans(16, true)
 	titleStyle.YAlign = draw.YCenter
 	dc.FillText(titleStyle, vg.Point{X: figureWidth / 2, Y: height - titleHeight/2}, title)
 
@@ -229,11 +220,10 @@ func render(path, title string, panelHeight vg.Length, panels []panel) error {
 		// Start the legend level with the top of the panel's data area,
 		// below its title.
 		data := pn.plot.DataCanvas(canvases[i][0])
-		lc := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+		pn.legend.Draw(draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
 			Min: vg.Point{X: figureWidth - outerPad - legendWidth + legendGap, Y: data.Min.Y},
 			Max: vg.Point{X: figureWidth - outerPad, Y: data.Max.Y},
-		}}
-		pn.legend.Draw(lc)
+		}})
 	}
 
 	var buf bytes.Buffer
@@ -252,9 +242,7 @@ func render(path, title string, panelHeight vg.Length, panels []panel) error {
 // exaggerates small differences, and leaves headroom so that the highest
 // marker does not sit on the panel's top edge.
 func setValueRange(a *plot.Axis, lo, hi float64) {
-	if lo >= 0 {
-		lo = 0
-	}
+	lo = min(lo, 0)
 	span := hi - lo
 	if span <= 0 {
 		span = math.Max(math.Abs(hi), 1)

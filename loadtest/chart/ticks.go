@@ -13,8 +13,6 @@ import (
 // labels, which leaves too few gridlines to read values off a panel.
 type niceTicks struct{ want int }
 
-var _ plot.Ticker = niceTicks{}
-
 // Ticks implements plot.Ticker.
 func (n niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(hi > lo) || math.IsInf(hi-lo, 0) {
