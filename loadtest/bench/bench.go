@@ -93,6 +93,52 @@ func (r *Report) Passed() bool {
 	return true
 }
 
+// target is one row of the report and how to measure it: measure fills
+// in the row's values, verdict and measurement, or returns why it could
+// not.
+type target struct {
+	name, target string
+	// scaled rows scale their load from row 1's capacity.
+	scaled  bool
+	measure func(context.Context, *Row) error
+}
+
+// targets lists the rows of the report in order.
+func (b *bench) targets() []target {
+	return []target{
+		{"Work efficiency", "CPU the worker threads spent in jobs / the server's CPU, over the same scrapes: " +
+			"≥ 0.95 at -work 4ms, ≥ 0.75 at -work 100us", false, b.workEfficiency},
+		{"Hand-off cost", "at the smallest work (-work 0), offload throughput ≥ 0.85 × inline, same load, same run",
+			false, b.handOff},
+		{"Acceptor overhead", "/healthz throughput through the acceptor group with metrics ≥ 0.9 × " +
+			"a bare fasthttp server, same run", false, b.acceptorOverhead},
+		{"IO stays responsive", "/data open loop at 2× capacity: /healthz p99 ≤ 5 ms at the default pool size, " +
+			"≥ 1000 probes", true, b.ioResponsive},
+		{"Overload, static queue", "20 s at 3× capacity, open loop, -overload static, default -queue 64: " +
+			"goodput ≥ 0.9 × capacity; 503 p99 ≤ 5 ms; 200 p99 within the queue's bound; no request unanswered; " +
+			"RSS at the end ≤ 1.2 × RSS after 5 s", true, b.overload},
+		{"Connections", "10,000 idle keep-alive connections at ≤ 10 KB RSS each; ≥ 10,000 new connections/s " +
+			"on /healthz, one request each", false, b.connections},
+		{"Latency at half capacity", "/data open loop at 0.5 × capacity: p50 ≤ W + 1 ms, p99 ≤ 2W + 2 ms " +
+			"(W: single-core job time, wall clock)", true, b.halfCapacityLatency},
+		{"Sustained 3× overload", "open loop at 3 C, default settings: goodput ≥ 0.85 C; 200 p99 ≤ 6 W; " +
+			"503 p99 ≤ 5 ms", false, b.onPhase(experiment.PhaseOverload, sustainedOverload)},
+		{"Cost doubles mid-overload", "3 C of 4 ms jobs, then 8 ms jobs at the same rate; from 1 s after the step: " +
+			"200 p99 ≤ 6 W8, goodput ≥ 0.8 C8", false, b.onPhase(experiment.PhaseDoubled, costDoubles)},
+		{"Bursts absorbed", "0.4 C steady plus 30 simultaneous requests every 2 s: ≤ 2% refused",
+			false, b.onPhase(experiment.PhaseBursts, burstsAbsorbed)},
+		{"Steady 0.8 C", "open loop at 0.8 C: ≤ 0.5% refused", false, b.onPhase(experiment.PhaseSteady, steady)},
+		{"Priority", "bulk at 3 C plus Priority: u=0 at 0.2 C: ≥ 98% of urgent requests get 200, p99 ≤ 6 W; " +
+			"total goodput ≥ 0.85 C", false, b.onPhase(experiment.PhaseUrgent, priority)},
+		{"Deadlines", "3 C with a 3 W budget per request: 200 p99.9 ≤ budget + 3 ms, goodput ≥ 0.7 C, " +
+			"503 p99 ≤ 5 ms", false, b.onPhase(experiment.PhaseDeadline, deadlines)},
+		{"/healthz throughout", "/healthz p99 ≤ 5 ms over the whole overload run, every phase; none failed",
+			false, b.healthThroughout},
+		{"Dispatch cost", "at -work 100us at least 0.8 of the server's CPU goes to the work " +
+			"(row 1's jobs CPU / process CPU); rows 2-4 hold", false, b.dispatchCost},
+	}
+}
+
 // bench carries a run's state between the rows.
 type bench struct {
 	cfg    Config
@@ -135,31 +181,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	b.iterationNs = settings.WorkIterationNs
 	b.report.WorkIterationNs = b.iterationNs
-	steps := []func(context.Context) Row{
-		b.workEfficiency,
-		b.handOff,
-		b.acceptorOverhead,
-		b.ioResponsive,
-		b.overload,
-		b.connections,
-		b.halfCapacityLatency,
-		b.sustainedOverload,
-		b.costDoubles,
-		b.burstsAbsorbed,
-		b.steady,
-		b.priority,
-		b.deadlines,
-		b.healthThroughout,
-		b.dispatchCost,
-	}
-	for i, step := range steps {
+	for i, t := range b.targets() {
 		if err := ctx.Err(); err != nil {
 			return b.report, fmt.Errorf("benchmark interrupted: %w", err)
 		}
-		row := step(ctx)
-		row.ID = i + 1
-		if row.Err != "" {
-			row.Pass = false
+		row := Row{ID: i + 1, Name: t.name, Target: t.target, Values: map[string]float64{}}
+		if t.scaled && b.capacity <= 0 {
+			row.fail(errNoCapacity)
+		} else if err := t.measure(ctx, &row); err != nil {
+			row.fail(err)
 		}
 		b.report.Rows = append(b.report.Rows, row)
 		b.progress("row %d %s: %s (%s)", row.ID, row.Name, row.Measured, passText(row.Pass))

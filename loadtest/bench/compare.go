@@ -98,8 +98,7 @@ func median(xs []float64) float64 {
 // sideBySide fills row with a comparison of server c against baseline a
 // under the same closed-loop load on path, alternating between them: it
 // passes when c's median throughput is at least want × a's.
-func (b *bench) sideBySide(ctx context.Context, row Row, path string, want float64, a, c side) Row {
-	row.Values = map[string]float64{}
+func (b *bench) sideBySide(ctx context.Context, row *Row, path string, want float64, a, c side) error {
 	var pair [2]*observe.Server
 	for i, s := range []side{a, c} {
 		srv, err := b.start(ctx, s.binary, s.tune)
@@ -107,13 +106,13 @@ func (b *bench) sideBySide(ctx context.Context, row Row, path string, want float
 			if i == 1 {
 				err = stop(ctx, pair[0], err)
 			}
-			return row.failed(err)
+			return err
 		}
 		pair[i] = srv
 	}
 	res, engine, err := b.compare(ctx, path, pair, 3, 64)
 	if err = stop(ctx, pair[1], stop(ctx, pair[0], err)); err != nil {
-		return row.failed(err)
+		return err
 	}
 	base, other := median(res[0].rps), median(res[1].rps)
 	ratio := other / base
@@ -125,28 +124,22 @@ func (b *bench) sideBySide(ctx context.Context, row Row, path string, want float
 	row.Measured = fmt.Sprintf("%.2f (%s %.0f req/s, %s %.0f req/s); server CPU per request %s/%s %.2f",
 		ratio, c.name, other, a.name, base, a.name, c.name, cpuRatio)
 	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
-	return row
+	return nil
 }
 
 // 2. Hand-off cost: offload against inline at the smallest work.
-func (b *bench) handOff(ctx context.Context) Row {
+func (b *bench) handOff(ctx context.Context, row *Row) error {
 	mode := func(m string) func(*config.Config) {
 		return func(c *config.Config) { c.Mode, c.Work = m, 0 }
 	}
-	row := b.sideBySide(ctx, Row{
-		Name:   "Hand-off cost",
-		Target: "at the smallest work (-work 0), offload throughput ≥ 0.85 × inline, same load, same run",
-	}, "/data", 0.85,
-		side{"inline", b.cfg.Server, mode(config.ModeInline)},
-		side{"offload", b.cfg.Server, mode(config.ModeOffload)})
-	row.Notes = append(row.Notes, "the Go benchmarks of the same path (BenchmarkHandOff, BenchmarkData) are in go-bench.txt next to this report: make bench runs them")
-	return row
+	err := b.sideBySide(ctx, row, "/data", 0.85,
+		side{"inline", b.cfg.Server, mode(config.ModeInline)}, side{"offload", b.cfg.Server, mode(config.ModeOffload)})
+	row.Notes = append(row.Notes, "the Go benchmarks of the same path (BenchmarkHandOff, BenchmarkData) are in "+
+		"go-bench.txt next to this report: make bench runs them")
+	return err
 }
 
 // 3. Acceptor overhead: offload's /healthz against a bare fasthttp server.
-func (b *bench) acceptorOverhead(ctx context.Context) Row {
-	return b.sideBySide(ctx, Row{
-		Name:   "Acceptor overhead",
-		Target: "/healthz throughput through the acceptor group with metrics ≥ 0.9 × a bare fasthttp server, same run",
-	}, "/healthz", 0.9, side{"bare fasthttp", b.cfg.Plain, nil}, side{"offload", b.cfg.Server, nil})
+func (b *bench) acceptorOverhead(ctx context.Context, row *Row) error {
+	return b.sideBySide(ctx, row, "/healthz", 0.9, side{"bare fasthttp", b.cfg.Plain, nil}, side{"offload", b.cfg.Server, nil})
 }

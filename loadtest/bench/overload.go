@@ -40,94 +40,68 @@ func (b *bench) phase(ctx context.Context, name string) (experiment.PhaseResult,
 	return res.Runs[0].Phases[i], res.Baseline, nil
 }
 
-func adaptiveRow(name, target string) Row {
-	return Row{Name: name, Target: target, Values: map[string]float64{}}
+// onPhase measures a row by judging the named phase of the overload run.
+func (b *bench) onPhase(name string,
+	judge func(*Row, experiment.PhaseResult, experiment.Baseline) error) func(context.Context, *Row) error {
+	return func(ctx context.Context, row *Row) error {
+		p, base, err := b.phase(ctx, name)
+		if err != nil {
+			return err
+		}
+		return judge(row, p, base)
+	}
 }
 
 // 8. Sustained overload.
-func (b *bench) sustainedOverload(ctx context.Context) Row {
-	row := adaptiveRow("Sustained 3× overload",
-		"open loop at 3 C, default settings: goodput ≥ 0.85 C; 200 p99 ≤ 6 W; 503 p99 ≤ 5 ms")
-	p, base, err := b.phase(ctx, experiment.PhaseOverload)
-	if err != nil {
-		return row.failed(err)
-	}
+func sustainedOverload(row *Row, p experiment.PhaseResult, base experiment.Baseline) error {
 	v := row.Values
 	v["goodput_ratio"], v["p99_200_ms"], v["w_ms"], v["p99_503_ms"] = p.GoodputRatio, p.OK.P99, p.W, p.Busy.P99
 	row.Pass = p.GoodputRatio >= 0.85 && p.OK.P99 <= 6*p.W && p.Busy.P99 <= 5
 	row.Measured = fmt.Sprintf("goodput %.2f C; 200 p99 %.1f ms = %.1f W; 503 p99 %.2f ms", p.GoodputRatio, p.OK.P99, p.OK.P99/p.W, p.Busy.P99)
 	row.Notes = append(row.Notes, fmt.Sprintf("C %.0f/s, W %.2f ms; 200 p50 %.1f ms; refused %.1f%%", base.Capacity, base.W, p.OK.P50, 100*p.Refused))
-	return row
+	return nil
 }
 
 // 9. The job's cost doubles in the middle of the overload.
-func (b *bench) costDoubles(ctx context.Context) Row {
-	row := adaptiveRow("Cost doubles mid-overload",
-		"3 C of 4 ms jobs, then 8 ms jobs at the same rate; from 1 s after the step: 200 p99 ≤ 6 W8, goodput ≥ 0.8 C8")
-	p, base, err := b.phase(ctx, experiment.PhaseDoubled)
-	if err != nil {
-		return row.failed(err)
-	}
+func costDoubles(row *Row, p experiment.PhaseResult, base experiment.Baseline) error {
 	row.Values["goodput_ratio"], row.Values["p99_200_ms"], row.Values["w8_ms"] = p.GoodputRatio, p.OK.P99, p.W
 	row.Pass = p.OK.P99 <= 6*p.W && p.GoodputRatio >= 0.8
 	row.Measured = fmt.Sprintf("200 p99 %.1f ms = %.1f W8; goodput %.2f C8", p.OK.P99, p.OK.P99/p.W, p.GoodputRatio)
 	row.Notes = append(row.Notes, fmt.Sprintf("C8 %.0f/s, W8 %.2f ms", base.CapacityDoubled, base.WDoubled))
-	return row
+	return nil
 }
 
 // 10. Bursts are absorbed.
-func (b *bench) burstsAbsorbed(ctx context.Context) Row {
-	row := adaptiveRow("Bursts absorbed", "0.4 C steady plus 30 simultaneous requests every 2 s: ≤ 2% refused")
-	p, _, err := b.phase(ctx, experiment.PhaseBursts)
-	if err != nil {
-		return row.failed(err)
-	}
+func burstsAbsorbed(row *Row, p experiment.PhaseResult, _ experiment.Baseline) error {
 	row.Values["refused_share"] = p.Refused
 	row.Pass = p.Refused <= 0.02 && p.Failed == 0
 	row.Measured = fmt.Sprintf("%.2f%% refused; 200 p99 %.1f ms", 100*p.Refused, p.OK.P99)
-	return row
+	return nil
 }
 
 // 11. Steady load below capacity.
-func (b *bench) steady(ctx context.Context) Row {
-	row := adaptiveRow("Steady 0.8 C", "open loop at 0.8 C: ≤ 0.5% refused")
-	p, _, err := b.phase(ctx, experiment.PhaseSteady)
-	if err != nil {
-		return row.failed(err)
-	}
+func steady(row *Row, p experiment.PhaseResult, _ experiment.Baseline) error {
 	row.Values["refused_share"] = p.Refused
 	row.Pass = p.Refused <= 0.005 && p.Failed == 0
 	row.Measured = fmt.Sprintf("%.2f%% refused; 200 p99 %.1f ms = %.1f W", 100*p.Refused, p.OK.P99, p.OK.P99/p.W)
-	return row
+	return nil
 }
 
 // 12. Urgent traffic gets through an overload.
-func (b *bench) priority(ctx context.Context) Row {
-	row := adaptiveRow("Priority",
-		"bulk at 3 C plus Priority: u=0 at 0.2 C: ≥ 98% of urgent requests get 200, p99 ≤ 6 W; total goodput ≥ 0.85 C")
-	p, base, err := b.phase(ctx, experiment.PhaseUrgent)
-	if err != nil {
-		return row.failed(err)
-	}
+func priority(row *Row, p experiment.PhaseResult, base experiment.Baseline) error {
 	u := p.Urgent
 	if u == nil {
-		return row.failed(fmt.Errorf("phase %s sent no urgent traffic", p.Name))
+		return fmt.Errorf("phase %s sent no urgent traffic", p.Name)
 	}
 	total := (p.Goodput + u.Goodput) / base.Capacity
 	row.Values["urgent_ok_share"], row.Values["urgent_p99_ms"], row.Values["total_goodput_ratio"] = u.OKShare, u.P99, total
 	row.Pass = u.OKShare >= 0.98 && u.P99 <= 6*p.W && total >= 0.85
 	row.Measured = fmt.Sprintf("urgent: %.1f%% got 200, p99 %.1f ms = %.1f W; total goodput %.2f C", 100*u.OKShare, u.P99, u.P99/p.W, total)
-	return row
+	return nil
 }
 
 // 13. Client deadlines.
-func (b *bench) deadlines(ctx context.Context) Row {
-	row := adaptiveRow("Deadlines",
-		"3 C with a 3 W budget per request: 200 p99.9 ≤ budget + 3 ms, goodput ≥ 0.7 C, 503 p99 ≤ 5 ms")
-	p, _, err := b.phase(ctx, experiment.PhaseDeadline)
-	if err != nil {
-		return row.failed(err)
-	}
+func deadlines(row *Row, p experiment.PhaseResult, _ experiment.Baseline) error {
 	v := row.Values
 	v["p999_200_ms"], v["budget_ms"], v["goodput_ratio"], v["p99_503_ms"] = p.OK.P999, p.BudgetMs, p.GoodputRatio, p.Busy.P99
 	v["late_200"], v["server_late_200"] = float64(p.LateOK), p.ServerLate
@@ -135,15 +109,14 @@ func (b *bench) deadlines(ctx context.Context) Row {
 	row.Measured = fmt.Sprintf("200 p99.9 %.1f ms (budget %.1f ms); goodput %.2f C; 503 p99 %.2f ms", p.OK.P999, p.BudgetMs, p.GoodputRatio, p.Busy.P99)
 	row.Notes = append(row.Notes, fmt.Sprintf("%d 200s arrived after the budget, %.0f left the server after it; /healthz p99 in the same phase %.2f ms",
 		p.LateOK, p.ServerLate, p.HealthzP99))
-	return row
+	return nil
 }
 
 // 14. Health checks stay fast through every phase.
-func (b *bench) healthThroughout(ctx context.Context) Row {
-	row := adaptiveRow("/healthz throughout", "/healthz p99 ≤ 5 ms over the whole overload run, every phase; none failed")
+func (b *bench) healthThroughout(ctx context.Context, row *Row) error {
 	res, err := b.overloadRun(ctx)
 	if err != nil {
-		return row.failed(err)
+		return err
 	}
 	run := res.Runs[0]
 	worst, at := 0.0, ""
@@ -158,13 +131,11 @@ func (b *bench) healthThroughout(ctx context.Context) Row {
 	row.Pass = run.HealthzP99 <= 5 && failed == 0
 	row.Measured = fmt.Sprintf("p99 %.2f ms over %d probes at 100/s; worst phase alone %.2f ms (%s, about %d probes); %d failed",
 		run.HealthzP99, run.HealthzN, worst, at, run.HealthzN/len(run.Phases), failed)
-	return row
+	return nil
 }
 
 // 15. The dispatch path costs no more than before, and less for short jobs.
-func (b *bench) dispatchCost(ctx context.Context) Row {
-	row := adaptiveRow("Dispatch cost",
-		"at -work 100us at least 0.8 of the server's CPU goes to the work (row 1's jobs CPU / process CPU); rows 2-4 hold")
+func (b *bench) dispatchCost(_ context.Context, row *Row) error {
 	var share float64
 	ok := true
 	for _, r := range b.report.Rows {
@@ -176,10 +147,10 @@ func (b *bench) dispatchCost(ctx context.Context) Row {
 		}
 	}
 	if share == 0 {
-		return row.failed(fmt.Errorf("row 1 measured no work efficiency at -work 100us"))
+		return fmt.Errorf("row 1 measured no work efficiency at -work 100us")
 	}
 	row.Values["work_share_100us"] = share
 	row.Pass = share >= 0.8 && ok
 	row.Measured = fmt.Sprintf("%.0f%% of the server's CPU in the jobs at 100µs (default policy); rows 2-4 %s", 100*share, map[bool]string{true: "pass", false: "do not all pass"}[ok])
-	return row
+	return nil
 }

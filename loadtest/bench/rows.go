@@ -23,10 +23,9 @@ import (
 // when row 1 could not measure it.
 var errNoCapacity = errors.New("capacity unknown: row 1 failed")
 
-// failed marks a row that could not be measured.
-func (r Row) failed(err error) Row {
-	r.Err, r.Measured = err.Error(), "not measured"
-	return r
+// fail marks a row that could not be measured.
+func (r *Row) fail(err error) {
+	r.Err, r.Measured, r.Pass = err.Error(), "not measured", false
 }
 
 // defaultWork is the server's default -work and the work of every row that
@@ -111,21 +110,13 @@ func (b *bench) openLoad(ctx context.Context, srv *observe.Server, rate, probeRa
 
 // 4. IO stays responsive: /healthz under /data at twice capacity, for
 // every pool size from 1 to 2 × GOMAXPROCS.
-func (b *bench) ioResponsive(ctx context.Context) (row Row) {
-	row = Row{
-		Name:   "IO stays responsive",
-		Target: "/data open loop at 2× capacity: /healthz p99 ≤ 5 ms at the default pool size, ≥ 1000 probes",
-		Values: map[string]float64{},
-	}
-	if b.capacity <= 0 {
-		return row.failed(errNoCapacity)
-	}
+func (b *bench) ioResponsive(ctx context.Context, row *Row) error {
 	rate := 2 * b.capacity
 	d := b.scaled(11 * time.Second)
 	for pool := 1; pool <= 2*b.cfg.Procs; pool++ {
 		p, err := b.poolPoint(ctx, pool, rate, d)
 		if err != nil {
-			return row.failed(err)
+			return err
 		}
 		b.report.PoolSweep = append(b.report.PoolSweep, p)
 		b.progress("pool %d: healthz p99 %.2f ms over %d probes, /data goodput %.0f/s", pool, p.HealthzP99Ms, p.HealthzN, p.Goodput)
@@ -141,7 +132,7 @@ func (b *bench) ioResponsive(ctx context.Context) (row Row) {
 		}
 	}
 	row.Notes = append(row.Notes, fmt.Sprintf("highest goodput with healthz p99 ≤ 5 ms: pool %d (%.0f/s); default pool %d (%.0f/s)", best.Pool, best.Goodput, def.Pool, def.Goodput))
-	return row
+	return nil
 }
 
 func (b *bench) poolPoint(ctx context.Context, pool int, rate float64, d time.Duration) (p PoolPoint, err error) {
@@ -161,26 +152,17 @@ func (b *bench) poolPoint(ctx context.Context, pool int, rate float64, d time.Du
 }
 
 // 5. Overload of the static queue: three times capacity for 20 s.
-func (b *bench) overload(ctx context.Context) (row Row) {
+func (b *bench) overload(ctx context.Context, row *Row) error {
 	const queue = 64 // the server's default -queue; no -queue-timeout
-	row = Row{
-		Name: "Overload, static queue",
-		Target: "20 s at 3× capacity, open loop, -overload static, default -queue 64: goodput ≥ 0.9 × capacity; 503 p99 ≤ 5 ms; " +
-			"200 p99 within the queue's bound; no request unanswered; RSS at the end ≤ 1.2 × RSS after 5 s",
-		Values: map[string]float64{},
-	}
-	if b.capacity <= 0 {
-		return row.failed(errNoCapacity)
-	}
 	srv, err := b.start(ctx, b.cfg.Server, func(c *config.Config) { c.Overload = overload.Static.String() })
 	if err != nil {
-		return row.failed(err)
+		return err
 	}
 	// The machine's speed drifts, so capacity is measured again on this
 	// server right before the overload.
 	_, capWindow, err := measure(ctx, srv, loadtest.Config{URL: srv.URL("/data"), Connections: 32}, b.scaled(time.Second), b.scaled(3*time.Second))
 	if err != nil {
-		return row.failed(stop(ctx, srv, err))
+		return stop(ctx, srv, err)
 	}
 	capacity := capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
 	warmup, d := b.scaled(time.Second), b.scaled(20*time.Second)
@@ -201,7 +183,7 @@ func (b *bench) overload(ctx context.Context) (row Row) {
 	end, serr := srv.Snapshot(ctx)
 	rssEnd := end.RSS
 	if err = stop(ctx, srv, errors.Join(err, serr)); err != nil {
-		return row.failed(err)
+		return err
 	}
 	rss5 := <-rssAt5
 	// A job admitted to a full queue completes after the queue-1 jobs
@@ -225,7 +207,7 @@ func (b *bench) overload(ctx context.Context) (row Row) {
 	row.Notes = append(row.Notes, fmt.Sprintf("capacity %.0f/s measured on the same server just before; offered %.0f/s; statuses %v; 200 p50 %.1f ms; "+
 		"bound = (queue %d + pool %d) / the slowest quarter second's %.0f completions/s + 5 ms (at the average goodput it would be %.1f ms)",
 		capacity, 3*b.capacity, data.Outcomes.Status, ok.P50, queue, b.cfg.Procs, slowest, (queue+float64(b.cfg.Procs))/data.Goodput*1000+5))
-	return row
+	return nil
 }
 
 // slowestRate is the lowest completion rate of one scrape interval after
@@ -247,12 +229,7 @@ func slowestRate(sc *loadtest.Scrape, warmup float64) float64 {
 
 // 6. Connections: memory per idle keep-alive connection, and new
 // connections per second.
-func (b *bench) connections(ctx context.Context) (row Row) {
-	row = Row{
-		Name:   "Connections",
-		Target: "10,000 idle keep-alive connections at ≤ 10 KB RSS each; ≥ 10,000 new connections/s on /healthz, one request each",
-		Values: map[string]float64{},
-	}
+func (b *bench) connections(ctx context.Context, row *Row) error {
 	n := 10000
 	if b.cfg.Scale < 1 {
 		n = 1000
@@ -263,7 +240,7 @@ func (b *bench) connections(ctx context.Context) (row Row) {
 	}
 	srv, err := b.start(ctx, b.cfg.Server, nil)
 	if err != nil {
-		return row.failed(err)
+		return err
 	}
 	perConn, err := idleConnectionCost(ctx, srv, n)
 	var rate float64
@@ -272,28 +249,20 @@ func (b *bench) connections(ctx context.Context) (row Row) {
 		rate, engine, err = b.closedLoop(ctx, srv.URL("/healthz"), 32, b.scaled(5*time.Second), true)
 	}
 	if err = stop(ctx, srv, err); err != nil {
-		return row.failed(err)
+		return err
 	}
 	row.Values["rss_per_idle_conn_kb"], row.Values["idle_conns"], row.Values["new_conns_per_s"] = perConn/1024, float64(n), rate
 	row.Pass = perConn <= 10*1024 && rate >= 10000
 	row.Measured = fmt.Sprintf("%.1f KB per idle connection (%d held); %.0f new connections/s", perConn/1024, n, rate)
 	row.Notes = append(row.Notes, "connection rate: 32 connections each sending one request with Connection: close, "+engine)
-	return row
+	return nil
 }
 
 // 7. Latency at half capacity.
-func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
-	row = Row{
-		Name:   "Latency at half capacity",
-		Target: "/data open loop at 0.5 × capacity: p50 ≤ W + 1 ms, p99 ≤ 2W + 2 ms (W: single-core job time, wall clock)",
-		Values: map[string]float64{},
-	}
-	if b.capacity <= 0 {
-		return row.failed(errNoCapacity)
-	}
+func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	srv, err := b.start(ctx, b.cfg.Server, nil)
 	if err != nil {
-		return row.failed(err)
+		return err
 	}
 	// W is measured right before the load, on this machine's current
 	// speed.
@@ -308,7 +277,7 @@ func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
 		data, _, err = b.openLoad(ctx, srv, b.capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 	}
 	if err = stop(ctx, srv, err); err != nil {
-		return row.failed(err)
+		return err
 	}
 	w := ms(unit.wall)
 	l := data.LatencyByStatus[200]
@@ -316,5 +285,5 @@ func (b *bench) halfCapacityLatency(ctx context.Context) (row Row) {
 	row.Pass = l.P50 <= w+1 && l.P99 <= 2*w+2 && data.Outcomes.Errors() == 0 && len(data.Outcomes.Status) == 1
 	row.Measured = fmt.Sprintf("p50 %.2f ms (≤ %.2f), p99 %.2f ms (≤ %.2f) at %.0f req/s", l.P50, w+1, l.P99, 2*w+2, b.capacity/2)
 	row.Notes = append(row.Notes, fmt.Sprintf("statuses %v", data.Outcomes.Status))
-	return row
+	return nil
 }
