@@ -143,16 +143,8 @@ func (b *bench) targets() []target {
 type bench struct {
 	cfg    Config
 	report *Report
-	// capacity at the default 4 ms work, from row 1; the later rows scale
-	// their load from it. unitCost is row 7's measurement of W.
-	capacity float64
-	unitCost cost
-	// iterationNs is every offload server's -work-iteration-ns: one
-	// calibration of the work for the whole run, so that a capacity
-	// measured on one server holds for the next.
-	iterationNs float64
-	// One run of the overload phases, shared by rows 8 to 14.
-	overloadRes *experiment.OverloadResult
+	// overloadErr is why the one run of the overload phases, shared by
+	// rows 8 to 14 and kept in report.Overload, failed.
 	overloadErr error
 }
 
@@ -179,14 +171,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.iterationNs = settings.WorkIterationNs
-	b.report.WorkIterationNs = b.iterationNs
+	// One calibration of the work for every offload server of the run, so
+	// that a capacity measured on one server holds for the next.
+	b.report.WorkIterationNs = settings.WorkIterationNs
 	for i, t := range b.targets() {
 		if err := ctx.Err(); err != nil {
 			return b.report, fmt.Errorf("benchmark interrupted: %w", err)
 		}
 		row := Row{ID: i + 1, Name: t.name, Target: t.target, Values: map[string]float64{}}
-		if t.scaled && b.capacity <= 0 {
+		if t.scaled && b.report.Capacity <= 0 {
 			row.fail(errNoCapacity)
 		} else if err := t.measure(ctx, &row); err != nil {
 			row.fail(err)
@@ -195,9 +188,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		b.progress("row %d %s: %s (%s)", row.ID, row.Name, row.Measured, passText(row.Pass))
 	}
 	b.report.Took = time.Since(b.report.Started).Seconds()
-	b.report.Capacity = b.capacity
-	b.report.UnitCostMs = ms(b.unitCost.wall)
-	b.report.Overload = b.overloadRes
 	return b.report, nil
 }
 
@@ -223,7 +213,7 @@ func (b *bench) scaled(d time.Duration) time.Duration {
 // default settings changed by tune (nil for none).
 func (b *bench) start(ctx context.Context, binary string, tune func(*config.Config)) (*observe.Server, error) {
 	s := config.Default()
-	s.WorkIterationNs = b.iterationNs
+	s.WorkIterationNs = b.report.WorkIterationNs
 	if tune != nil {
 		tune(&s)
 	}

@@ -31,7 +31,7 @@ func (b *bench) workEfficiency(ctx context.Context, row *Row) error {
 		row.Pass = row.Pass && eff >= c.want
 		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s); ", eff, c.work, rate)
 		if c.work == defaultWork {
-			b.capacity = rate
+			b.report.Capacity = rate
 		}
 	}
 	row.Measured = row.Measured[:len(row.Measured)-2]

@@ -16,15 +16,15 @@ import (
 // overloadRun runs the phases once and keeps the result for every row that
 // reads it.
 func (b *bench) overloadRun(ctx context.Context) (*experiment.OverloadResult, error) {
-	if b.overloadRes != nil || b.overloadErr != nil {
-		return b.overloadRes, b.overloadErr
+	if b.report.Overload != nil || b.overloadErr != nil {
+		return b.report.Overload, b.overloadErr
 	}
 	cfg := experiment.DefaultOverloadConfig()
 	cfg.Server, cfg.Procs, cfg.Scale = b.cfg.Server, b.cfg.Procs, min(1, 3*b.cfg.Scale)
 	cfg.Policies = []experiment.OverloadPolicy{{Name: "default"}}
-	cfg.Progress, cfg.WorkIterationNs = b.cfg.Progress, b.iterationNs
-	b.overloadRes, b.overloadErr = experiment.Overload(ctx, cfg)
-	return b.overloadRes, b.overloadErr
+	cfg.Progress, cfg.WorkIterationNs = b.cfg.Progress, b.report.WorkIterationNs
+	b.report.Overload, b.overloadErr = experiment.Overload(ctx, cfg)
+	return b.report.Overload, b.overloadErr
 }
 
 // phase returns the named phase of the run, for a row.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"offload/config"
 	"offload/loadtest"
 	"offload/loadtest/observe"
@@ -32,38 +30,22 @@ func (r *Row) fail(err error) {
 // does not say otherwise.
 const defaultWork = 4 * time.Millisecond
 
-// cost is what one job costs when a single thread runs jobs back to back.
-type cost struct {
-	cpu  time.Duration // the thread's own CPU time per job
-	wall time.Duration // elapsed time per job, as a Go benchmark's ns/op
-}
-
-// unitCost measures one job of n iterations the way a Go benchmark would:
-// jobs run back to back on one thread for at least half a second. The CPU
-// time comes from that thread's own clock, so time the machine gives to
-// other processes is not counted in it; the wall time is.
-func unitCost(n int) (cost, error) {
+// unitCost measures the elapsed time of one job of n iterations the way a
+// Go benchmark's ns/op does: jobs run back to back on one thread for at
+// least half a second.
+func unitCost(n int) time.Duration {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var (
 		s   work.Scratch
 		buf = work.Compute(nil, n, &s) // first run grows the buffers
 	)
-	c0, err := threadCPU()
-	if err != nil {
-		return cost{}, err
-	}
 	start := time.Now()
 	jobs := 0
 	for ; jobs < 5 || time.Since(start) < 500*time.Millisecond; jobs++ {
 		buf = work.Compute(buf[:0], n, &s)
 	}
-	wall := time.Since(start)
-	c1, err := threadCPU()
-	if err != nil {
-		return cost{}, err
-	}
-	return cost{cpu: (c1 - c0) / time.Duration(jobs), wall: wall / time.Duration(jobs)}, nil
+	return time.Since(start) / time.Duration(jobs)
 }
 
 // serverIterations reads how many iterations one default job has on srv.
@@ -77,14 +59,6 @@ func serverIterations(ctx context.Context, srv *observe.Server) (int, error) {
 		return 0, fmt.Errorf("server does not export %s", metrics.WorkIterations)
 	}
 	return int(n), nil
-}
-
-func threadCPU() (time.Duration, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0, fmt.Errorf("read thread CPU clock: %w", err)
-	}
-	return time.Duration(ts.Nano()), nil
 }
 
 // openLoad runs an open loop at rate on /data together with a /healthz
@@ -111,7 +85,7 @@ func (b *bench) openLoad(ctx context.Context, srv *observe.Server, rate, probeRa
 // 4. IO stays responsive: /healthz under /data at twice capacity, for
 // every pool size from 1 to 2 × GOMAXPROCS.
 func (b *bench) ioResponsive(ctx context.Context, row *Row) error {
-	rate := 2 * b.capacity
+	rate := 2 * b.report.Capacity
 	d := b.scaled(11 * time.Second)
 	for pool := 1; pool <= 2*b.cfg.Procs; pool++ {
 		p, err := b.poolPoint(ctx, pool, rate, d)
@@ -177,7 +151,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 		}
 	}()
 	data, err := loadtest.Run(ctx, loadtest.Config{
-		URL: srv.URL("/data"), Rates: []float64{3 * b.capacity}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
+		URL: srv.URL("/data"), Rates: []float64{3 * b.report.Capacity}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
 		ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond, ScrapeMetrics: []string{metrics.JobsCompleted},
 	})
 	end, serr := srv.Snapshot(ctx)
@@ -206,7 +180,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 		data.Goodput, data.Goodput/capacity, busy.P99, ok.P99, bound, unanswered, float64(rss5)/1e6, float64(rssEnd)/1e6)
 	row.Notes = append(row.Notes, fmt.Sprintf("capacity %.0f/s measured on the same server just before; offered %.0f/s; statuses %v; 200 p50 %.1f ms; "+
 		"bound = (queue %d + pool %d) / the slowest quarter second's %.0f completions/s + 5 ms (at the average goodput it would be %.1f ms)",
-		capacity, 3*b.capacity, data.Outcomes.Status, ok.P50, queue, b.cfg.Procs, slowest, (queue+float64(b.cfg.Procs))/data.Goodput*1000+5))
+		capacity, 3*b.report.Capacity, data.Outcomes.Status, ok.P50, queue, b.cfg.Procs, slowest, (queue+float64(b.cfg.Procs))/data.Goodput*1000+5))
 	return nil
 }
 
@@ -266,24 +240,24 @@ func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	}
 	// W is measured right before the load, on this machine's current
 	// speed.
-	var unit cost
+	var unit time.Duration
 	n, err := serverIterations(ctx, srv)
 	if err == nil {
-		unit, err = unitCost(n)
+		unit = unitCost(n)
+		b.report.UnitCostMs = ms(unit)
 	}
-	b.unitCost = unit
 	var data *loadtest.Result
 	if err == nil {
-		data, _, err = b.openLoad(ctx, srv, b.capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))
+		data, _, err = b.openLoad(ctx, srv, b.report.Capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 	}
 	if err = stop(ctx, srv, err); err != nil {
 		return err
 	}
-	w := ms(unit.wall)
+	w := ms(unit)
 	l := data.LatencyByStatus[200]
-	row.Values["p50_ms"], row.Values["p99_ms"], row.Values["w_ms"], row.Values["rate_rps"] = l.P50, l.P99, w, b.capacity/2
+	row.Values["p50_ms"], row.Values["p99_ms"], row.Values["w_ms"], row.Values["rate_rps"] = l.P50, l.P99, w, b.report.Capacity/2
 	row.Pass = l.P50 <= w+1 && l.P99 <= 2*w+2 && data.Outcomes.Errors() == 0 && len(data.Outcomes.Status) == 1
-	row.Measured = fmt.Sprintf("p50 %.2f ms (≤ %.2f), p99 %.2f ms (≤ %.2f) at %.0f req/s", l.P50, w+1, l.P99, 2*w+2, b.capacity/2)
+	row.Measured = fmt.Sprintf("p50 %.2f ms (≤ %.2f), p99 %.2f ms (≤ %.2f) at %.0f req/s", l.P50, w+1, l.P99, 2*w+2, b.report.Capacity/2)
 	row.Notes = append(row.Notes, fmt.Sprintf("statuses %v", data.Outcomes.Status))
 	return nil
 }
