@@ -14,31 +14,38 @@ import (
 	"offload/loadtest/wrk"
 )
 
-// closedLoop drives url with conns closed-loop connections for d and
-// returns the requests per second, using wrk when it is installed (it
-// leaves more of the shared CPU to the server) and the built-in generator
-// otherwise.
-func (b *bench) closedLoop(ctx context.Context, url string, conns int, d time.Duration, closeEach bool) (float64, string, error) {
+// engine names the closed-loop load generator: wrk when it is installed
+// (it leaves more of the shared CPU to the server), else the built-in one.
+func engine() string {
 	if _, err := exec.LookPath("wrk"); err == nil {
+		return "wrk"
+	}
+	return "built-in generator"
+}
+
+// closedLoop drives url with conns closed-loop connections of the engine
+// for d and returns the requests per second.
+func closedLoop(ctx context.Context, url string, conns int, d time.Duration, closeEach bool) (float64, error) {
+	if engine() == "wrk" {
 		res, _, err := wrk.Run(ctx, wrk.Options{
 			Threads: 2, Connections: conns, Duration: max(time.Second, d.Round(time.Second)), Close: closeEach, URL: url,
 		})
 		if err != nil {
-			return 0, "wrk", err
+			return 0, err
 		}
 		if n := res.Errors.Socket() + res.Errors.Status; n > 0 {
-			return 0, "wrk", fmt.Errorf("wrk saw %d errors or non-2xx answers from %s", n, url)
+			return 0, fmt.Errorf("wrk saw %d errors or non-2xx answers from %s", n, url)
 		}
-		return res.RequestsPerSec(), "wrk", nil
+		return res.RequestsPerSec(), nil
 	}
 	res, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: conns, Duration: d, Close: closeEach})
 	if err != nil {
-		return 0, "built-in generator", err
+		return 0, err
 	}
 	if n := res.Outcomes.Errors(); n > 0 {
-		return 0, "built-in generator", fmt.Errorf("%d failed requests to %s", n, url)
+		return 0, fmt.Errorf("%d failed requests to %s", n, url)
 	}
-	return res.Throughput, "built-in generator", nil
+	return res.Throughput, nil
 }
 
 // side is one server of a side-by-side comparison: a name, its binary and
@@ -49,38 +56,31 @@ type side struct {
 	tune   func(*config.Config)
 }
 
-// abResult is one side of an A/B comparison.
-type abResult struct {
-	rps, cpuPerReq []float64
-}
-
-// compare alternates closed-loop load between servers a and b for rounds
-// rounds, so both see the same machine conditions, and returns each side's
-// per-round requests per second and server CPU seconds per request.
-func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Server, rounds int, conns int) ([2]abResult, string, error) {
-	var out [2]abResult
-	var engine string
-	for range rounds {
+// compare alternates closed-loop load on path between the two servers for
+// three rounds of 64 connections, so both see the same machine conditions,
+// and returns each side's per-round requests per second and server CPU
+// seconds per request.
+func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Server) (rps, cpu [2][]float64, err error) {
+	d := b.scaled(3 * time.Second)
+	for range 3 {
 		for i, srv := range servers {
 			before, err := srv.Snapshot(ctx)
 			if err != nil {
-				return out, engine, err
+				return rps, cpu, err
 			}
-			rps, eng, err := b.closedLoop(ctx, srv.URL(path), conns, b.scaled(3*time.Second), false)
+			r, err := closedLoop(ctx, srv.URL(path), 64, d, false)
 			if err != nil {
-				return out, eng, err
+				return rps, cpu, err
 			}
-			engine = eng
 			after, err := srv.Snapshot(ctx)
 			if err != nil {
-				return out, engine, err
+				return rps, cpu, err
 			}
-			d := after.Since(before)
-			out[i].rps = append(out[i].rps, rps)
-			out[i].cpuPerReq = append(out[i].cpuPerReq, d.ServerCPU/(rps*b.scaled(3*time.Second).Seconds()))
+			rps[i] = append(rps[i], r)
+			cpu[i] = append(cpu[i], after.Since(before).ServerCPU/(r*d.Seconds()))
 		}
 	}
-	return out, engine, nil
+	return rps, cpu, nil
 }
 
 func median(xs []float64) float64 {
@@ -110,20 +110,20 @@ func (b *bench) sideBySide(ctx context.Context, row *Row, path string, want floa
 		}
 		pair[i] = srv
 	}
-	res, engine, err := b.compare(ctx, path, pair, 3, 64)
+	rps, cpu, err := b.compare(ctx, path, pair)
 	if err = stop(ctx, pair[1], stop(ctx, pair[0], err)); err != nil {
 		return err
 	}
-	base, other := median(res[0].rps), median(res[1].rps)
+	base, other := median(rps[0]), median(rps[1])
 	ratio := other / base
-	cpuRatio := median(res[0].cpuPerReq) / median(res[1].cpuPerReq)
+	cpuRatio := median(cpu[0]) / median(cpu[1])
 	key := func(name string) string { return strings.ReplaceAll(name, " ", "_") + "_rps" }
 	row.Values[key(a.name)], row.Values[key(c.name)], row.Values["ratio"] = base, other, ratio
 	row.Values["cpu_per_request_ratio"] = cpuRatio
 	row.Pass = ratio >= want
 	row.Measured = fmt.Sprintf("%.2f (%s %.0f req/s, %s %.0f req/s); server CPU per request %s/%s %.2f",
 		ratio, c.name, other, a.name, base, a.name, c.name, cpuRatio)
-	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine))
+	row.Notes = append(row.Notes, fmt.Sprintf("medians of 3 alternating rounds, 64 keep-alive connections, %s", engine()))
 	return nil
 }
 

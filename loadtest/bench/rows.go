@@ -218,9 +218,8 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 	}
 	perConn, err := idleConnectionCost(ctx, srv, n)
 	var rate float64
-	var engine string
 	if err == nil {
-		rate, engine, err = b.closedLoop(ctx, srv.URL("/healthz"), 32, b.scaled(5*time.Second), true)
+		rate, err = closedLoop(ctx, srv.URL("/healthz"), 32, b.scaled(5*time.Second), true)
 	}
 	if err = stop(ctx, srv, err); err != nil {
 		return err
@@ -228,7 +227,7 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 	row.Values["rss_per_idle_conn_kb"], row.Values["idle_conns"], row.Values["new_conns_per_s"] = perConn/1024, float64(n), rate
 	row.Pass = perConn <= 10*1024 && rate >= 10000
 	row.Measured = fmt.Sprintf("%.1f KB per idle connection (%d held); %.0f new connections/s", perConn/1024, n, rate)
-	row.Notes = append(row.Notes, "connection rate: 32 connections each sending one request with Connection: close, "+engine)
+	row.Notes = append(row.Notes, "connection rate: 32 connections each sending one request with Connection: close, "+engine())
 	return nil
 }
 
