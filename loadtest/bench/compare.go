@@ -84,8 +84,7 @@ func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Se
 }
 
 func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
+	s := slices.Sorted(slices.Values(xs))
 	if len(s) == 0 {
 		return 0
 	}

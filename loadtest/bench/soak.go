@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -221,15 +222,9 @@ func (r *SoakReport) judge() {
 	check(r.IdleAfter.Active <= 1, "connections open when idle: %.0f (the scrape's own)", r.IdleAfter.Active)
 }
 
-// peak is the sample with the most resident memory.
+// peak is the first of the samples with the most resident memory.
 func peak(samples []Sample) Sample {
-	p := samples[0]
-	for _, s := range samples[1:] {
-		if s.RSSMB > p.RSSMB {
-			p = s
-		}
-	}
-	return p
+	return slices.MaxFunc(samples, func(a, b Sample) int { return cmp.Compare(a.RSSMB, b.RSSMB) })
 }
 
 // abuse opens n slowloris connections that trickle a header byte per
