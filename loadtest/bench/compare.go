@@ -60,7 +60,8 @@ type side struct {
 // three rounds of 64 connections, so both see the same machine conditions,
 // and returns each side's per-round requests per second and server CPU
 // seconds per request.
-func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Server) (rps, cpu [2][]float64, err error) {
+func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Server) (rps, cpu [2][]float64,
+	err error) {
 	d := b.scaled(3 * time.Second)
 	for range 3 {
 		for i, srv := range servers {
@@ -140,5 +141,6 @@ func (b *bench) handOff(ctx context.Context, row *Row) error {
 
 // 3. Acceptor overhead: offload's /healthz against a bare fasthttp server.
 func (b *bench) acceptorOverhead(ctx context.Context, row *Row) error {
-	return b.sideBySide(ctx, row, "/healthz", 0.9, side{"bare fasthttp", b.cfg.Plain, nil}, side{"offload", b.cfg.Server, nil})
+	return b.sideBySide(ctx, row, "/healthz", 0.9,
+		side{"bare fasthttp", b.cfg.Plain, nil}, side{"offload", b.cfg.Server, nil})
 }

@@ -140,6 +140,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 	}
 	capacity := capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
 	warmup, d := b.scaled(time.Second), b.scaled(20*time.Second)
+	offered := 3 * b.report.Capacity
 	rssAt5 := make(chan int64, 1)
 	go func() {
 		select {
@@ -151,8 +152,9 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 		}
 	}()
 	data, err := loadtest.Run(ctx, loadtest.Config{
-		URL: srv.URL("/data"), Rates: []float64{3 * b.report.Capacity}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
-		ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond, ScrapeMetrics: []string{metrics.JobsCompleted},
+		URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
+		Timeout: 10 * time.Second, ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond,
+		ScrapeMetrics: []string{metrics.JobsCompleted},
 	})
 	end, serr := srv.Snapshot(ctx)
 	rssEnd := end.RSS
@@ -180,7 +182,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 		data.Goodput, data.Goodput/capacity, busy.P99, ok.P99, bound, unanswered, float64(rss5)/1e6, float64(rssEnd)/1e6)
 	row.Notes = append(row.Notes, fmt.Sprintf("capacity %.0f/s measured on the same server just before; offered %.0f/s; statuses %v; 200 p50 %.1f ms; "+
 		"bound = (queue %d + pool %d) / the slowest quarter second's %.0f completions/s + 5 ms (at the average goodput it would be %.1f ms)",
-		capacity, 3*b.report.Capacity, data.Outcomes.Status, ok.P50, queue, b.cfg.Procs, slowest, (queue+float64(b.cfg.Procs))/data.Goodput*1000+5))
+		capacity, offered, data.Outcomes.Status, ok.P50, queue, b.cfg.Procs, slowest, (queue+float64(b.cfg.Procs))/data.Goodput*1000+5))
 	return nil
 }
 
@@ -227,12 +229,14 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 	row.Values["rss_per_idle_conn_kb"], row.Values["idle_conns"], row.Values["new_conns_per_s"] = perConn/1024, float64(n), rate
 	row.Pass = perConn <= 10*1024 && rate >= 10000
 	row.Measured = fmt.Sprintf("%.1f KB per idle connection (%d held); %.0f new connections/s", perConn/1024, n, rate)
-	row.Notes = append(row.Notes, "connection rate: 32 connections each sending one request with Connection: close, "+engine())
+	row.Notes = append(row.Notes,
+		"connection rate: 32 connections each sending one request with Connection: close, "+engine())
 	return nil
 }
 
 // 7. Latency at half capacity.
 func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
+	rate := b.report.Capacity / 2
 	srv, err := b.start(ctx, b.cfg.Server, nil)
 	if err != nil {
 		return err
@@ -247,16 +251,16 @@ func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	}
 	var data *loadtest.Result
 	if err == nil {
-		data, _, err = b.openLoad(ctx, srv, b.report.Capacity/2, 0, b.scaled(time.Second), b.scaled(10*time.Second))
+		data, _, err = b.openLoad(ctx, srv, rate, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 	}
 	if err = stop(ctx, srv, err); err != nil {
 		return err
 	}
 	w := ms(unit)
 	l := data.LatencyByStatus[200]
-	row.Values["p50_ms"], row.Values["p99_ms"], row.Values["w_ms"], row.Values["rate_rps"] = l.P50, l.P99, w, b.report.Capacity/2
+	row.Values["p50_ms"], row.Values["p99_ms"], row.Values["w_ms"], row.Values["rate_rps"] = l.P50, l.P99, w, rate
 	row.Pass = l.P50 <= w+1 && l.P99 <= 2*w+2 && data.Outcomes.Errors() == 0 && len(data.Outcomes.Status) == 1
-	row.Measured = fmt.Sprintf("p50 %.2f ms (≤ %.2f), p99 %.2f ms (≤ %.2f) at %.0f req/s", l.P50, w+1, l.P99, 2*w+2, b.report.Capacity/2)
+	row.Measured = fmt.Sprintf("p50 %.2f ms (≤ %.2f), p99 %.2f ms (≤ %.2f) at %.0f req/s", l.P50, w+1, l.P99, 2*w+2, rate)
 	row.Notes = append(row.Notes, fmt.Sprintf("statuses %v", data.Outcomes.Status))
 	return nil
 }
