@@ -27,28 +27,19 @@ func (b *bench) overloadRun(ctx context.Context) (*experiment.OverloadResult, er
 	return b.report.Overload, b.overloadErr
 }
 
-// phase returns the named phase of the run, for a row.
-func (b *bench) phase(ctx context.Context, name string) (experiment.PhaseResult, experiment.Baseline, error) {
-	res, err := b.overloadRun(ctx)
-	if err != nil {
-		return experiment.PhaseResult{}, experiment.Baseline{}, err
-	}
-	i := slices.IndexFunc(res.Phases, func(p experiment.Phase) bool { return p.Name == name })
-	if i < 0 {
-		return experiment.PhaseResult{}, res.Baseline, fmt.Errorf("the overload run has no phase %q", name)
-	}
-	return res.Runs[0].Phases[i], res.Baseline, nil
-}
-
 // onPhase measures a row by judging the named phase of the overload run.
 func (b *bench) onPhase(name string,
 	judge func(*Row, experiment.PhaseResult, experiment.Baseline) error) func(context.Context, *Row) error {
 	return func(ctx context.Context, row *Row) error {
-		p, base, err := b.phase(ctx, name)
+		res, err := b.overloadRun(ctx)
 		if err != nil {
 			return err
 		}
-		return judge(row, p, base)
+		i := slices.IndexFunc(res.Phases, func(p experiment.Phase) bool { return p.Name == name })
+		if i < 0 {
+			return fmt.Errorf("the overload run has no phase %q", name)
+		}
+		return judge(row, res.Runs[0].Phases[i], res.Baseline)
 	}
 }
 
