@@ -56,20 +56,14 @@ func (n niceTicks) Ticks(lo, hi float64) []plot.Tick {
 // groupDigits inserts thousands separators into a formatted number, so
 // that 120000 req/s reads as "120,000" at a glance.
 func groupDigits(s string) string {
-	sign := ""
+	sign, digits := "", s
 	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
+		sign, digits = "-", s[1:]
 	}
-	whole, frac, hasFrac := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
+	end := strings.IndexByte(digits+".", '.') // the whole part's end
+	whole := digits[:end]
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
 	}
-	if hasFrac {
-		b.WriteString("." + frac)
-	}
-	return sign + b.String()
+	return sign + whole + digits[end:]
 }
