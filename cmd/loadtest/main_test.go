@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,90 @@ func TestHelp(t *testing.T) {
 	}
 	if code, stdout, _ := invoke(t, false, "help"); code != exitOK || !strings.Contains(stdout, "accept-vs-done") {
 		t.Errorf("help: exit %d, %q", code, stdout)
+	}
+}
+
+// TestHelpGolden pins the -h output of every command, and the list of
+// commands, to testdata/help/NAME.txt. The sweep's -procs default is this
+// machine's CPU count, NCPU in the file.
+func TestHelpGolden(t *testing.T) {
+	for _, c := range append(commands(), command{name: "loadtest"}) {
+		args := []string{c.name, "-h"}
+		if c.name == "loadtest" {
+			args = []string{"help"}
+		}
+		code, stdout, stderr := invoke(t, false, args...)
+		if code != exitOK || stderr != "" {
+			t.Errorf("%s: exit %d, stderr %q", args, code, stderr)
+		}
+		ncpu := fmt.Sprintf("CPU count) (default %d)", runtime.NumCPU())
+		got := strings.Replace(stdout, ncpu, "CPU count) (default NCPU)", 1)
+		want, err := os.ReadFile(filepath.Join("testdata", "help", c.name+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("%s: output differs from testdata/help/%s.txt:\n%s", args, c.name, got)
+		}
+	}
+	code, stdout, stderr := invoke(t, false)
+	if want, _ := os.ReadFile("testdata/help/loadtest.txt"); code != exitUsage || stdout != "" || stderr != string(want) {
+		t.Errorf("no arguments: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestErrorLines pins the whole message and the exit status of command
+// lines that every command rejects, or that fail before any load.
+func TestErrorLines(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "server")
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "-warmup", "-1s", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -warmup must be >= 0 (got -1s)"},
+		{[]string{"run", "-scrape-interval", "-1s", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -scrape-interval must be >= 0 (got -1s)"},
+		{[]string{"run", "-rate", "10", "-max-inflight", "0", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -max-inflight must be >= 1 (got 0)"},
+		{[]string{"run", "-H", "bad", "http://127.0.0.1:1/"}, exitUsage, `loadtest run: invalid value "bad" for flag -H: want "Name: value", got "bad"`},
+		{[]string{"run", "-timeout", "0", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -timeout must be > 0 (got 0s)"},
+		{[]string{"run", "a", "b"}, exitUsage, "loadtest run: want exactly one URL argument after the flags, got 2"},
+		{[]string{"nosuch"}, exitUsage, `loadtest run: URL "nosuch" must be absolute http, e.g. http://127.0.0.1:8080/data`},
+		{[]string{"sweep", "-bogus"}, exitUsage, "loadtest sweep: flag provided but not defined: -bogus"},
+		{[]string{"sweep", "-name="}, exitUsage, `loadtest sweep: -name "" must be a plain file name`},
+		{[]string{"accept-vs-done", "-work", "0"}, exitUsage, "loadtest accept-vs-done: -work must be > 0 (got 0s)"},
+		{[]string{"accept-vs-done", "x"}, exitUsage, `loadtest accept-vs-done: unexpected arguments ["x"]`},
+		{[]string{"overload", "-policies", "x"}, exitUsage,
+			`loadtest overload: invalid value "x" for flag -policies: "x" is not one of static, adaptive/fifo, adaptive/lifo, adaptive/adaptive`},
+		{[]string{"overload", "-scale", "0"}, exitUsage, "loadtest overload: scale 0: need a positive factor"},
+		{[]string{"overload", "-procs", "-1"}, exitUsage, "loadtest overload: procs -1: need 0 (every CPU) or more"},
+		{[]string{"overload", "-name", "a/b"}, exitUsage, `loadtest overload: -name "a/b" must be a plain file name`},
+		{[]string{"overload", "extra"}, exitUsage, `loadtest overload: unexpected arguments ["extra"]`},
+		{[]string{"cluster", "-rate", "0"}, exitUsage, "loadtest cluster: -rate and -work must be positive, -settle not negative"},
+		{[]string{"cluster", "-settle", "-1s"}, exitUsage, "loadtest cluster: -rate and -work must be positive, -settle not negative"},
+		{[]string{"cluster", "-out", "x"}, exitUsage, "loadtest cluster: flag provided but not defined: -out"},
+		{[]string{"bench", "-scale", "0"}, exitUsage, "loadtest bench: -scale must be > 0 and -procs >= 0"},
+		{[]string{"bench", "-procs", "-1"}, exitUsage, "loadtest bench: -scale must be > 0 and -procs >= 0"},
+		{[]string{"bench", "extra"}, exitUsage, `loadtest bench: unexpected arguments ["extra"]`},
+		{[]string{"soak", "-d", "0"}, exitUsage, "loadtest soak: -d, -load, -burst-every, -burst-size and -sample must be > 0"},
+		{[]string{"soak", "-procs", "-1"}, exitUsage, "loadtest soak: -d, -load, -burst-every, -burst-size and -sample must be > 0"},
+		{[]string{"soak", "-load", "x"}, exitUsage, `loadtest soak: invalid value "x" for flag -load: parse error`},
+		{[]string{"soak", "extra"}, exitUsage, `loadtest soak: unexpected arguments ["extra"]`},
+		{[]string{"overload", "-server", missing}, exitFailure, "loadtest overload: " + missing + " not found: run make build first"},
+		{[]string{"bench", "-server", missing}, exitFailure, "loadtest bench: " + missing + " not found: run make build first"},
+		{[]string{"soak", "-server", missing}, exitFailure, "loadtest soak: " + missing + " not found: run make build first"},
+		{[]string{"cluster", "-server", missing}, exitFailure, "loadtest cluster: " + missing + " not found: run make build first"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			want := tt.want + "\n"
+			if tt.code == exitUsage {
+				name := strings.TrimSuffix(strings.Fields(tt.want)[1], ":")
+				want = fmt.Sprintf("%s (see \"loadtest %s -h\")\n", tt.want, name)
+			}
+			code, stdout, stderr := invoke(t, false, tt.args...)
+			if code != tt.code || stdout != "" || stderr != want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, nothing, %q", code, stdout, stderr, tt.code, want)
+			}
+		})
 	}
 }
 
