@@ -24,48 +24,46 @@ Flags:
 `
 
 // benchCommand is "loadtest bench".
-func benchCommand(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("bench")
-	server := fs.String("server", "bin/server", "offload server `binary`")
-	plain := fs.String("plain", "bin/plainserver", "bare fasthttp baseline `binary` (internal/plainserver)")
-	procs := fs.Int("procs", 0, "GOMAXPROCS of the servers (0: every CPU)")
-	scale := fs.Float64("scale", 1, "multiply every measurement window by this; below 1 for a quick look, not for the report")
-	out := fs.String("out", "results", "`directory` under which the results directory is created")
-	if code, ok := parse(fs, args, benchUsage, e); !ok {
-		return code
+func benchCommand(ctx context.Context, c *cmdline) error {
+	cfg := bench.Config{Progress: c.stderr}
+	c.StringVar(&cfg.Server, "server", "bin/server", "offload server `binary`")
+	c.StringVar(&cfg.Plain, "plain", "bin/plainserver", "bare fasthttp baseline `binary` (internal/plainserver)")
+	c.IntVar(&cfg.Procs, "procs", 0, "GOMAXPROCS of the servers (0: every CPU)")
+	c.Float64Var(&cfg.Scale, "scale", 1,
+		"multiply every measurement window by this; below 1 for a quick look, not for the report")
+	c.outFlag()
+	if err := c.parse(benchUsage); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, "bench", fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	if cfg.Scale <= 0 || cfg.Procs < 0 {
+		return usagef("-scale must be > 0 and -procs >= 0")
 	}
-	if *scale <= 0 || *procs < 0 {
-		return usageError(e, "bench", "-scale must be > 0 and -procs >= 0")
-	}
-	for _, bin := range []string{*server, *plain} {
+	for _, bin := range []string{cfg.Server, cfg.Plain} {
 		if err := observe.CheckBinary(bin); err != nil {
-			return failure(e, "bench", err)
+			return err
 		}
 	}
-	dir, err := experiment.NewResultsDir(*out, "bench")
+	dir, err := experiment.NewResultsDir(c.out, "bench")
 	if err != nil {
-		return failure(e, "bench", err)
+		return err
 	}
-	rep, err := bench.Run(ctx, bench.Config{Server: *server, Plain: *plain, Procs: *procs, Scale: *scale, Progress: e.stderr})
+	rep, err := bench.Run(ctx, cfg)
 	if err != nil && rep == nil {
-		return failure(e, "bench", err)
+		return err
 	}
 	if serr := rep.Save(dir); serr != nil {
-		return failure(e, "bench", serr)
+		return serr
 	}
-	fmt.Fprintln(e.stdout)
-	if werr := rep.WriteMarkdown(e.stdout); werr != nil {
-		return failure(e, "bench", werr)
+	fmt.Fprintln(c.stdout)
+	if werr := rep.WriteMarkdown(c.stdout); werr != nil {
+		return werr
 	}
-	fmt.Fprintf(e.stdout, "\nreport in %s\n", dir)
+	fmt.Fprintf(c.stdout, "\nreport in %s\n", dir)
 	if err != nil {
-		return failure(e, "bench", err)
+		return err
 	}
 	if !rep.Passed() {
-		return exitFailure
+		return errFailed
 	}
-	return exitOK
+	return nil
 }

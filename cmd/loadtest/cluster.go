@@ -23,43 +23,38 @@ Flags:
 `
 
 // clusterCommand is "loadtest cluster".
-func clusterCommand(ctx context.Context, args []string, e *env) int {
-	def := experiment.DefaultClusterConfig()
-	fs := newFlagSet("cluster")
-	server := fs.String("server", def.Server, "server `binary`")
-	haproxy := fs.String("haproxy", def.HAProxy, "haproxy `binary`")
-	config := fs.String("haproxy-config", def.HAProxyConfig, "HAProxy configuration `file`")
-	work := fs.Duration("work", def.Work, "CPU time per /data request, the servers' -work")
-	rate := fs.Float64("rate", def.Rate, "open-loop `requests per second` through HAProxy")
-	settle := fs.Duration("settle", def.Settle, "load before the first restart, between restarts and after the last")
-	if code, ok := parse(fs, args, clusterUsage, e); !ok {
-		return code
+func clusterCommand(ctx context.Context, c *cmdline) error {
+	cfg := experiment.DefaultClusterConfig()
+	c.StringVar(&cfg.Server, "server", cfg.Server, "server `binary`")
+	c.StringVar(&cfg.HAProxy, "haproxy", cfg.HAProxy, "haproxy `binary`")
+	c.StringVar(&cfg.HAProxyConfig, "haproxy-config", cfg.HAProxyConfig, "HAProxy configuration `file`")
+	c.DurationVar(&cfg.Work, "work", cfg.Work, "CPU time per /data request, the servers' -work")
+	c.Float64Var(&cfg.Rate, "rate", cfg.Rate, "open-loop `requests per second` through HAProxy")
+	c.DurationVar(&cfg.Settle, "settle", cfg.Settle,
+		"load before the first restart, between restarts and after the last")
+	if err := c.parse(clusterUsage); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, "cluster", fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	if cfg.Rate <= 0 || cfg.Work <= 0 || cfg.Settle < 0 {
+		return usagef("-rate and -work must be positive, -settle not negative")
 	}
-	if *rate <= 0 || *work <= 0 || *settle < 0 {
-		return usageError(e, "cluster", "-rate and -work must be positive, -settle not negative")
-	}
-	cfg := def
-	cfg.Server, cfg.HAProxy, cfg.HAProxyConfig, cfg.Work, cfg.Rate, cfg.Settle = *server, *haproxy, *config, *work, *rate, *settle
-	cfg.Progress = e.stderr
+	cfg.Progress = c.stderr
 	res, err := experiment.Cluster(ctx, cfg)
 	if err != nil {
-		return failure(e, "cluster", err)
+		return err
 	}
 	o := res.Load.Outcomes
 	var status []string
 	for _, code := range slices.Sorted(maps.Keys(o.Status)) {
 		status = append(status, fmt.Sprintf("%d: %d", code, o.Status[code]))
 	}
-	fmt.Fprintf(e.stdout, "%d requests through HAProxy while %d servers restarted in turn: %s; lost %d (not 200: timeouts %d, connect %d, resets %d, other %d, missed %d, and the non-200 answers)\n",
+	fmt.Fprintf(c.stdout, "%d requests through HAProxy while %d servers restarted in turn: %s; lost %d (not 200: timeouts %d, connect %d, resets %d, other %d, missed %d, and the non-200 answers)\n",
 		res.Load.Requests, len(res.Restarts), strings.Join(status, ", "), res.Lost(), o.Timeouts, o.Connect, o.Resets, o.Other, o.Missed)
 	for _, r := range res.Restarts {
-		fmt.Fprintf(e.stdout, "  s%d: exit 0 %.2f s after SIGTERM; up in HAProxy %.2f s after its start\n", r.Instance, r.Stopped, r.Up)
+		fmt.Fprintf(c.stdout, "  s%d: exit 0 %.2f s after SIGTERM; up in HAProxy %.2f s after its start\n", r.Instance, r.Stopped, r.Up)
 	}
 	if res.Lost() > 0 {
-		return exitFailure
+		return errFailed
 	}
-	return exitOK
+	return nil
 }

@@ -16,44 +16,85 @@ import (
 	"offload/loadtest/experiment"
 )
 
-// newFlagSet returns a flag set that reports nothing itself: parse turns its
-// errors into one line, and -h into the usage on stdout.
-func newFlagSet(name string) *flag.FlagSet {
+// cmdline is a subcommand's command line: its flags, its arguments, and
+// the world it runs in. out and prefix are -out and -name, for the
+// commands that write results.
+type cmdline struct {
+	*flag.FlagSet
+	*env
+	args        []string
+	out, prefix string
+}
+
+// newCmdline returns the command line of the named subcommand. Its flag
+// set reports nothing itself: parse returns its errors, and prints the
+// usage on stdout for -h.
+func newCmdline(name string, args []string, e *env) *cmdline {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return fs
+	return &cmdline{FlagSet: fs, env: e, args: args}
 }
 
-// parse parses args with fs. It returns the exit status and false when the
-// command should stop: 0 after printing the usage for -h, 2 after a
-// one-line error for a bad flag.
-func parse(fs *flag.FlagSet, args []string, usageText string, e *env) (int, bool) {
-	err := fs.Parse(args)
+// usageError is a mistake on the command line, reported with a pointer
+// to -h and exit status 2.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// errFailed is returned by a command that failed and has printed why.
+var errFailed = errors.New("failed")
+
+// parseFlags parses the flags. For -h it prints the usage text, then every
+// flag and its default, on stdout, and returns flag.ErrHelp.
+func (c *cmdline) parseFlags(usage string) error {
+	err := c.Parse(c.args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(e.stdout)
-		fmt.Fprint(e.stdout, usageText)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		return exitOK, false
+		c.SetOutput(c.stdout)
+		fmt.Fprint(c.stdout, usage)
+		c.PrintDefaults()
+		return err
 	}
 	if err != nil {
-		return usageError(e, fs.Name(), err.Error()), false
+		return usageError{err}
 	}
-	return 0, true
+	return nil
 }
 
-// usageError prints a one-line error about the command line and returns the
-// usage exit status.
-func usageError(e *env, name, msg string) int {
-	fmt.Fprintf(e.stderr, "loadtest %s: %s (see \"loadtest %s -h\")\n", name, msg, name)
-	return exitUsage
+// parse is parseFlags for a command that takes no arguments; -name, if
+// the command has it, must be a plain file name.
+func (c *cmdline) parse(usage string) error {
+	if err := c.parseFlags(usage); err != nil {
+		return err
+	}
+	if c.NArg() > 0 {
+		return usagef("unexpected arguments %q", c.Args())
+	}
+	if c.Lookup("name") != nil && (c.prefix == "" || strings.ContainsAny(c.prefix, `/\`)) {
+		return usagef("-name %q must be a plain file name", c.prefix)
+	}
+	return nil
 }
 
-// failure prints a one-line error about a failed test or experiment and
-// returns the failure exit status.
-func failure(e *env, name string, err error) int {
-	fmt.Fprintf(e.stderr, "loadtest %s: %v\n", name, oneLine(err.Error()))
-	return exitFailure
+// given reports whether the flag name was set on the command line.
+func (c *cmdline) given(name string) bool {
+	set := false
+	c.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// outFlag adds -out, the directory under which results directories are
+// created.
+func (c *cmdline) outFlag() {
+	c.StringVar(&c.out, "out", "results", "`directory` under which the results directory is created")
+}
+
+// results adds -out and -name, for an experiment whose results go into
+// -out/NAME-TIMESTAMP, NAME by default name.
+func (c *cmdline) results(name string) {
+	c.outFlag()
+	c.StringVar(&c.prefix, "name", name, "results directory `prefix`: -out/NAME-TIMESTAMP")
 }
 
 // oneLine keeps an error on one line, whatever its wrapped parts contain.
@@ -61,32 +102,32 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
-// explicit reports whether the flag name was set on the command line.
-func explicit(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
+// experimentConfig is the configuration of an experiment that starts
+// servers.
+type experimentConfig interface {
+	Validate() error
+	Preflight() error
 }
 
-// serverSettings parses a -server-args value, flags of the server itself,
-// into the server's default settings. owned are the flags the experiment
-// sets itself, and those that every started server gets (-addr,
-// -log-format, -metrics-addr): giving one is an error rather than a
-// setting silently overridden.
-func serverSettings(args string, owned ...string) (config.Config, error) {
+// check completes and checks cfg, an experiment's configuration: its
+// *server settings become the server's defaults with -work and the flags
+// of -server-args, then cfg is validated and preflighted. owned are the
+// server flags the experiment sets itself, and those that every started
+// server gets (-addr, -log-format, -metrics-addr): giving one in
+// -server-args is an error rather than a setting silently overridden.
+func check(cfg experimentConfig, server *config.Config, serverArgs string, work time.Duration, owned ...string) error {
+	if work <= 0 {
+		return usagef("-work must be > 0 (got %v)", work)
+	}
 	s := config.Default()
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	s.RegisterFlags(fs)
-	if err := fs.Parse(strings.Fields(args)); err != nil {
-		return s, fmt.Errorf("-server-args: %w", err)
+	if err := fs.Parse(strings.Fields(serverArgs)); err != nil {
+		return usagef("-server-args: %w", err)
 	}
 	if fs.NArg() > 0 {
-		return s, fmt.Errorf("-server-args: unexpected %q; give flags only", fs.Args())
+		return usagef("-server-args: unexpected %q; give flags only", fs.Args())
 	}
 	owned = append(owned, "addr", "log-format", "metrics-addr")
 	var taken []string
@@ -96,30 +137,35 @@ func serverSettings(args string, owned ...string) (config.Config, error) {
 		}
 	})
 	if len(taken) > 0 {
-		return s, fmt.Errorf("-server-args: the experiment sets %s itself; leave it out", strings.Join(taken, ", "))
+		return usagef("-server-args: the experiment sets %s itself; leave it out", strings.Join(taken, ", "))
 	}
 	if err := s.Validate(); err != nil {
-		return s, fmt.Errorf("-server-args: %s", oneLine(err.Error()))
+		return usagef("-server-args: %s", oneLine(err.Error()))
 	}
-	return s, nil
+	s.Work = work
+	*server = s
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	return cfg.Preflight()
 }
 
-// list is a flag of values separated by sep, each parsed by parse: pool
-// sizes "1,2,3,4,8", modes "offload,inline", rates "200:400:800". With
-// distinct, a value given twice is an error.
+// list is a flag of values separated by sep, each parsed by parse, that
+// sets *dst: pool sizes "1,2,3,4,8", modes "offload,inline", rates
+// "200:400:800". With distinct, a value given twice is an error.
 type list[T comparable] struct {
-	values   []T
+	dst      *[]T
 	sep      string
 	distinct bool
 	parse    func(string) (T, error)
 }
 
 func (l *list[T]) String() string {
-	if l == nil {
+	if l.dst == nil {
 		return ""
 	}
-	s := make([]string, len(l.values))
-	for i, v := range l.values {
+	s := make([]string, len(*l.dst))
+	for i, v := range *l.dst {
 		s[i] = fmt.Sprint(v)
 	}
 	return strings.Join(s, l.sep)
@@ -138,13 +184,13 @@ func (l *list[T]) Set(v string) error {
 		}
 		out = append(out, x)
 	}
-	l.values = out
+	*l.dst = out
 	return nil
 }
 
 // positiveInts is a comma-separated list of distinct integers >= 1.
-func positiveInts(def []int) *list[int] {
-	return &list[int]{values: def, sep: ",", distinct: true, parse: func(s string) (int, error) {
+func positiveInts(dst *[]int) *list[int] {
+	return &list[int]{dst: dst, sep: ",", distinct: true, parse: func(s string) (int, error) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return 0, fmt.Errorf("%q is not a positive integer", s)
@@ -154,32 +200,24 @@ func positiveInts(def []int) *list[int] {
 }
 
 // choices is a comma-separated list of distinct words from allowed.
-func choices(def []string, allowed ...string) *list[string] {
-	return &list[string]{values: def, sep: ",", distinct: true, parse: func(s string) (string, error) {
+func choices[T ~string](dst *[]T, allowed ...string) *list[T] {
+	return &list[T]{dst: dst, sep: ",", distinct: true, parse: func(s string) (T, error) {
 		if !slices.Contains(allowed, s) {
 			return "", fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
 		}
-		return s, nil
+		return T(s), nil
 	}}
 }
 
 // positiveFloats is a list of finite numbers > 0 separated by sep.
-func positiveFloats(def []float64, sep string) *list[float64] {
-	return &list[float64]{values: def, sep: sep, parse: func(s string) (float64, error) {
+func positiveFloats(dst *[]float64, sep string) *list[float64] {
+	return &list[float64]{dst: dst, sep: sep, parse: func(s string) (float64, error) {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || !(f > 0) || math.IsInf(f, 1) {
 			return 0, fmt.Errorf("%q is not a number > 0", s)
 		}
 		return f, nil
 	}}
-}
-
-// positive checks a duration flag that must be > 0.
-func positive(name string, d time.Duration) error {
-	if d <= 0 {
-		return fmt.Errorf("-%s must be > 0 (got %v)", name, d)
-	}
-	return nil
 }
 
 // resultFiles is an experiment's result, which writes its files.
@@ -191,28 +229,27 @@ type resultFiles interface {
 // experiment, writes its files and prints its summary. An experiment that
 // fails midway still has what it measured written out, as partial results;
 // one that measured nothing (run returns a nil result) leaves no directory.
-func runExperiment(e *env, cmd, out, name string, run func() (resultFiles, string, error)) int {
-	dir, err := experiment.NewResultsDir(out, name)
+func (c *cmdline) runExperiment(run func() (resultFiles, string, error)) error {
+	dir, err := experiment.NewResultsDir(c.out, c.prefix)
 	if err != nil {
-		return failure(e, cmd, err)
+		return err
 	}
-	res, summary, runErr := run()
+	res, summary, err := run()
 	if res == nil {
 		os.Remove(dir) // nothing to keep; fails harmlessly if not empty
-		if runErr == nil {
-			runErr = errors.New("no runs")
+		if err == nil {
+			err = errors.New("no runs")
 		}
-		return failure(e, cmd, runErr)
+		return err
 	}
-	if err := res.WriteFiles(dir); err != nil {
-		return failure(e, cmd, err)
+	if werr := res.WriteFiles(dir); werr != nil {
+		return werr
 	}
-	fmt.Fprintln(e.stdout)
-	fmt.Fprint(e.stdout, summary)
-	if runErr != nil {
-		fmt.Fprintf(e.stdout, "\npartial results in %s\n", dir)
-		return failure(e, cmd, runErr)
+	fmt.Fprint(c.stdout, "\n", summary)
+	if err != nil {
+		fmt.Fprintf(c.stdout, "\npartial results in %s\n", dir)
+		return err
 	}
-	fmt.Fprintf(e.stdout, "\nresults in %s\n", dir)
-	return exitOK
+	fmt.Fprintf(c.stdout, "\nresults in %s\n", dir)
+	return nil
 }

@@ -16,11 +16,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"golang.org/x/term"
@@ -47,6 +48,14 @@ type env struct {
 	terminal bool
 }
 
+// live is where a live status line goes: stderr on a terminal, else nil.
+func (e *env) live() io.Writer {
+	if e.terminal {
+		return e.stderr
+	}
+	return nil
+}
+
 // Exit statuses.
 const (
 	exitOK      = 0
@@ -58,7 +67,7 @@ const (
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string, e *env) int
+	run     func(ctx context.Context, c *cmdline) error
 }
 
 func commands() []command {
@@ -73,30 +82,41 @@ func commands() []command {
 	}
 }
 
-// run dispatches to a subcommand; without one it is "run".
+// run dispatches to a subcommand, without one to "run", and turns the
+// error it returns into a line on stderr and the exit status.
 func run(ctx context.Context, args []string, e *env) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "help", "-h", "-help", "--help":
-			usage(e.stdout)
-			return exitOK
-		}
-		for _, c := range commands() {
-			if args[0] == c.name {
-				return c.run(ctx, args[1:], e)
-			}
-		}
-	}
 	if len(args) == 0 {
 		usage(e.stderr)
 		return exitUsage
 	}
-	return runCommand(ctx, args, e)
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(e.stdout)
+		return exitOK
+	}
+	cmd := command{name: "run", run: runCommand}
+	for _, c := range commands() {
+		if args[0] == c.name {
+			cmd, args = c, args[1:]
+			break
+		}
+	}
+	err := cmd.run(ctx, newCmdline(cmd.name, args, e))
+	var bad usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &bad):
+		fmt.Fprintf(e.stderr, "loadtest %s: %v (see \"loadtest %s -h\")\n", cmd.name, bad, cmd.name)
+		return exitUsage
+	case !errors.Is(err, errFailed):
+		fmt.Fprintf(e.stderr, "loadtest %s: %s\n", cmd.name, oneLine(err.Error()))
+	}
+	return exitFailure
 }
 
 func usage(w io.Writer) {
-	var b strings.Builder
-	b.WriteString(`Usage: loadtest [command] [flags]
+	fmt.Fprint(w, `Usage: loadtest [command] [flags]
 
 Drives HTTP load at an offload server and runs the project's experiments.
 Without a command, the arguments are those of "run".
@@ -104,10 +124,7 @@ Without a command, the arguments are those of "run".
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-15s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
-	b.WriteString(`
-Run "loadtest <command> -h" for the flags of a command and their defaults.
-`)
-	io.WriteString(w, b.String())
+	fmt.Fprint(w, "\nRun \"loadtest <command> -h\" for the flags of a command and their defaults.\n")
 }

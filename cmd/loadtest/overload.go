@@ -30,44 +30,36 @@ Flags:
 `
 
 // overloadCommand is "loadtest overload".
-func overloadCommand(ctx context.Context, args []string, e *env) int {
-	def := experiment.DefaultOverloadConfig()
+func overloadCommand(ctx context.Context, c *cmdline) error {
+	cfg := experiment.DefaultOverloadConfig()
 	var names []string
-	for _, p := range def.Policies {
+	for _, p := range cfg.Policies {
 		names = append(names, p.Name)
 	}
-	fs := newFlagSet("overload")
-	policies := choices(names, names...)
-	fs.Var(policies, "policies", "`policies` to compare, in order, comma-separated: "+strings.Join(names, ", "))
-	procs := fs.Int("procs", def.Procs, "the servers' GOMAXPROCS (0: this machine's CPU count)")
-	work := fs.Duration("work", def.Work, "CPU time per bulk /data request, the servers' -work")
-	scale := fs.Float64("scale", def.Scale, "multiply every phase's length by this `factor` (1: about 46 s per policy)")
-	server := fs.String("server", def.Server, "server `binary`")
-	out := fs.String("out", "results", "`directory` under which the results directory is created")
-	name := fs.String("name", "overload", "results directory `prefix`: -out/NAME-TIMESTAMP")
-	if code, ok := parse(fs, args, overloadUsage, e); !ok {
-		return code
+	chosen := names
+	c.Var(choices(&chosen, names...), "policies",
+		"`policies` to compare, in order, comma-separated: "+strings.Join(names, ", "))
+	c.IntVar(&cfg.Procs, "procs", cfg.Procs, "the servers' GOMAXPROCS (0: this machine's CPU count)")
+	c.DurationVar(&cfg.Work, "work", cfg.Work, "CPU time per bulk /data request, the servers' -work")
+	c.Float64Var(&cfg.Scale, "scale", cfg.Scale,
+		"multiply every phase's length by this `factor` (1: about 46 s per policy)")
+	c.StringVar(&cfg.Server, "server", cfg.Server, "server `binary`")
+	c.results("overload")
+	if err := c.parse(overloadUsage); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, "overload", fmt.Sprintf("unexpected arguments %q", fs.Args()))
-	}
-	if strings.ContainsAny(*name, `/\`) || *name == "" {
-		return usageError(e, "overload", fmt.Sprintf("-name %q must be a plain file name", *name))
-	}
-	cfg := def
-	cfg.Server, cfg.Procs, cfg.Work, cfg.Scale = *server, *procs, *work, *scale
-	cfg.Policies = slices.DeleteFunc(slices.Clone(def.Policies), func(p experiment.OverloadPolicy) bool {
-		return !slices.Contains(policies.values, p.Name)
+	cfg.Policies = slices.DeleteFunc(cfg.Policies, func(p experiment.OverloadPolicy) bool {
+		return !slices.Contains(chosen, p.Name)
 	})
 	if err := cfg.Validate(); err != nil {
-		return usageError(e, "overload", err.Error())
+		return usageError{err}
 	}
 	if err := observe.CheckBinary(cfg.Server); err != nil {
-		return failure(e, "overload", err)
+		return err
 	}
-	cfg.Progress = e.stderr
+	cfg.Progress = c.stderr
 	start := time.Now()
-	return runExperiment(e, "overload", *out, *name, func() (resultFiles, string, error) {
+	return c.runExperiment(func() (resultFiles, string, error) {
 		res, err := experiment.Overload(ctx, cfg)
 		if res == nil {
 			return nil, "", err

@@ -27,105 +27,87 @@ Flags:
 `
 
 // runCommand is "loadtest run": one load test against a URL.
-func runCommand(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("run")
-	conns := fs.Int("c", 32, "closed loop: `connections`, each waiting for its last answer before sending the next; excludes -rate")
-	rates := positiveFloats(nil, ":")
-	fs.Var(rates, "rate", "open loop: requests per second, or `r1:r2:...` for equal steps over -d (default: closed loop)")
-	maxInflight := fs.Int("max-inflight", loadtest.DefaultMaxInflight, "open loop: most outstanding `requests`; sends due beyond it are counted as missed")
-	closeEach := fs.Bool("close", false, "send \"Connection: close\": a new connection per request (default keep-alive)")
-	duration := fs.Duration("d", 10*time.Second, "measured duration, after -warmup")
-	warmup := fs.Duration("warmup", time.Second, "load before the measurement, not recorded (0 for none)")
-	timeout := fs.Duration("timeout", loadtest.DefaultTimeout, "bound on each request, connect included")
-	jsonOut := fs.Bool("json", false, "print the result as JSON on stdout instead of the summary")
-	scrapeInterval := fs.Duration("scrape-interval", loadtest.DefaultScrapeInterval, "time between scrapes of the target's metrics (0 disables scraping)")
-	metricsURL := fs.String("metrics-url", "", "metrics `URL` to scrape (default: /metrics on the target's host)")
-	headers := headerList{}
-	fs.Var(headers, "H", "extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable")
-	if code, ok := parse(fs, args, runUsage, e); !ok {
-		return code
+func runCommand(ctx context.Context, c *cmdline) error {
+	cfg := loadtest.Config{Header: map[string]string{}}
+	c.IntVar(&cfg.Connections, "c", 32,
+		"closed loop: `connections`, each waiting for its last answer before sending the next; excludes -rate")
+	c.Var(positiveFloats(&cfg.Rates, ":"), "rate",
+		"open loop: requests per second, or `r1:r2:...` for equal steps over -d (default: closed loop)")
+	c.IntVar(&cfg.MaxInflight, "max-inflight", loadtest.DefaultMaxInflight,
+		"open loop: most outstanding `requests`; sends due beyond it are counted as missed")
+	c.BoolVar(&cfg.Close, "close", false,
+		"send \"Connection: close\": a new connection per request (default keep-alive)")
+	c.DurationVar(&cfg.Duration, "d", 10*time.Second, "measured duration, after -warmup")
+	c.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before the measurement, not recorded (0 for none)")
+	c.DurationVar(&cfg.Timeout, "timeout", loadtest.DefaultTimeout, "bound on each request, connect included")
+	jsonOut := c.Bool("json", false, "print the result as JSON on stdout instead of the summary")
+	c.DurationVar(&cfg.ScrapeInterval, "scrape-interval", loadtest.DefaultScrapeInterval,
+		"time between scrapes of the target's metrics (0 disables scraping)")
+	c.StringVar(&cfg.ScrapeURL, "metrics-url", "", "metrics `URL` to scrape (default: /metrics on the target's host)")
+	c.Var(headerList(cfg.Header), "H",
+		"extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable")
+	if err := c.parseFlags(runUsage); err != nil {
+		return err
 	}
-
-	if fs.NArg() != 1 {
-		return usageError(e, "run", fmt.Sprintf("want exactly one URL argument after the flags, got %d", fs.NArg()))
+	if c.NArg() != 1 {
+		return usagef("want exactly one URL argument after the flags, got %d", c.NArg())
 	}
-	target := fs.Arg(0)
-	u, err := url.Parse(target)
+	cfg.URL = c.Arg(0)
+	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return usageError(e, "run", fmt.Sprintf("URL %q must be absolute http, e.g. http://127.0.0.1:8080/data", target))
+		return usagef("URL %q must be absolute http, e.g. http://127.0.0.1:8080/data", cfg.URL)
 	}
-	cfg := loadtest.Config{
-		URL:      target,
-		Header:   headers,
-		Close:    *closeEach,
-		Duration: *duration,
-		Warmup:   *warmup,
-		Timeout:  *timeout,
-	}
+	steps := time.Duration(len(cfg.Rates))
 	switch {
-	case len(rates.values) > 0 && explicit(fs, "c"):
-		return usageError(e, "run", "-c (closed loop) and -rate (open loop) exclude each other")
-	case len(rates.values) > 0:
-		cfg.Rates = rates.values
-		cfg.MaxInflight = *maxInflight
-		if *maxInflight < 1 {
-			return usageError(e, "run", fmt.Sprintf("-max-inflight must be >= 1 (got %d)", *maxInflight))
-		}
-	default:
-		if explicit(fs, "max-inflight") {
-			return usageError(e, "run", "-max-inflight applies to the open loop only: add -rate")
-		}
-		if *conns < 1 {
-			return usageError(e, "run", fmt.Sprintf("-c must be >= 1 (got %d)", *conns))
-		}
-		cfg.Connections = *conns
+	case steps > 0 && c.given("c"):
+		return usagef("-c (closed loop) and -rate (open loop) exclude each other")
+	case steps > 0 && cfg.MaxInflight < 1:
+		return usagef("-max-inflight must be >= 1 (got %d)", cfg.MaxInflight)
+	case steps == 0 && c.given("max-inflight"):
+		return usagef("-max-inflight applies to the open loop only: add -rate")
+	case steps == 0 && cfg.Connections < 1:
+		return usagef("-c must be >= 1 (got %d)", cfg.Connections)
+	case cfg.Duration <= 0:
+		return usagef("-d must be > 0 (got %v)", cfg.Duration)
+	case cfg.Timeout <= 0:
+		return usagef("-timeout must be > 0 (got %v)", cfg.Timeout)
+	case cfg.Warmup < 0:
+		return usagef("-warmup must be >= 0 (got %v)", cfg.Warmup)
+	case steps > 0 && cfg.Duration/steps <= 0:
+		return usagef("-d %v is too short for %d rate steps", cfg.Duration, steps)
+	case cfg.ScrapeInterval < 0:
+		return usagef("-scrape-interval must be >= 0 (got %v)", cfg.ScrapeInterval)
+	case cfg.ScrapeInterval == 0 && c.given("metrics-url"):
+		return usagef("-metrics-url needs scraping on: -scrape-interval > 0")
 	}
-	if err := positive("d", *duration); err != nil {
-		return usageError(e, "run", err.Error())
+	// One loop's settings are the other's mistakes.
+	if steps > 0 {
+		cfg.Connections = 0
+	} else {
+		cfg.MaxInflight = 0
 	}
-	if err := positive("timeout", *timeout); err != nil {
-		return usageError(e, "run", err.Error())
+	if cfg.ScrapeInterval > 0 && cfg.ScrapeURL == "" {
+		cfg.ScrapeURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/metrics"}).String()
 	}
-	if *warmup < 0 {
-		return usageError(e, "run", fmt.Sprintf("-warmup must be >= 0 (got %v)", *warmup))
-	}
-	if n := len(rates.values); n > 0 && *duration/time.Duration(n) <= 0 {
-		return usageError(e, "run", fmt.Sprintf("-d %v is too short for %d rate steps", *duration, n))
-	}
-	switch {
-	case *scrapeInterval < 0:
-		return usageError(e, "run", fmt.Sprintf("-scrape-interval must be >= 0 (got %v)", *scrapeInterval))
-	case *scrapeInterval > 0:
-		cfg.ScrapeInterval = *scrapeInterval
-		cfg.ScrapeURL = *metricsURL
-		if cfg.ScrapeURL == "" {
-			cfg.ScrapeURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/metrics"}).String()
-		}
-	case explicit(fs, "metrics-url"):
-		return usageError(e, "run", "-metrics-url needs scraping on: -scrape-interval > 0")
-	}
-	if e.terminal {
-		cfg.Progress = e.stderr
-	}
+	cfg.Progress = c.live()
 
 	res, err := loadtest.Run(ctx, cfg)
 	if err != nil {
-		return usageError(e, "run", err.Error())
+		return usageError{err}
 	}
 	if *jsonOut {
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			return failure(e, "run", fmt.Errorf("write JSON: %w", err))
+			return fmt.Errorf("write JSON: %w", err)
 		}
-	} else if err := res.WriteText(e.stdout); err != nil {
-		return failure(e, "run", fmt.Errorf("write summary: %w", err))
+	} else if err := res.WriteText(c.stdout); err != nil {
+		return fmt.Errorf("write summary: %w", err)
 	}
 	if res.Interrupted {
-		fmt.Fprintf(e.stderr, "loadtest run: interrupted after %.1fs; the result covers that part only\n", res.ElapsedSeconds)
-		return exitFailure
+		return fmt.Errorf("interrupted after %.1fs; the result covers that part only", res.ElapsedSeconds)
 	}
-	return exitOK
+	return nil
 }
 
 // headerList collects -H "Name: value" flags.

@@ -26,61 +26,55 @@ Flags:
 `
 
 // soakCommand is "loadtest soak".
-func soakCommand(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("soak")
-	server := fs.String("server", "bin/server", "offload server `binary`")
-	procs := fs.Int("procs", 0, "GOMAXPROCS of the server (0: every CPU)")
-	d := fs.Duration("d", 10*time.Minute, "how long the load runs")
-	load := fs.Float64("load", 0.8, "offered /data rate as a `fraction` of the measured capacity")
-	burstEvery := fs.Duration("burst-every", 30*time.Second, "time between bursts of abusive clients")
-	burstSize := fs.Int("burst-size", 200, "slowloris and resetting `connections` per burst, of each kind")
-	sample := fs.Duration("sample", 10*time.Second, "time between samples of goroutines, fds and RSS")
-	out := fs.String("out", "results", "`directory` under which the results directory is created")
-	if code, ok := parse(fs, args, soakUsage, e); !ok {
-		return code
+func soakCommand(ctx context.Context, c *cmdline) error {
+	cfg := bench.SoakConfig{Progress: c.stderr}
+	c.StringVar(&cfg.Server, "server", "bin/server", "offload server `binary`")
+	c.IntVar(&cfg.Procs, "procs", 0, "GOMAXPROCS of the server (0: every CPU)")
+	c.DurationVar(&cfg.Duration, "d", 10*time.Minute, "how long the load runs")
+	c.Float64Var(&cfg.Load, "load", 0.8, "offered /data rate as a `fraction` of the measured capacity")
+	c.DurationVar(&cfg.BurstEvery, "burst-every", 30*time.Second, "time between bursts of abusive clients")
+	c.IntVar(&cfg.BurstSize, "burst-size", 200, "slowloris and resetting `connections` per burst, of each kind")
+	c.DurationVar(&cfg.SampleEvery, "sample", 10*time.Second, "time between samples of goroutines, fds and RSS")
+	c.outFlag()
+	if err := c.parse(soakUsage); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, "soak", fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	if cfg.Duration <= 0 || cfg.Load <= 0 || cfg.BurstEvery <= 0 || cfg.BurstSize <= 0 || cfg.SampleEvery <= 0 || cfg.Procs < 0 {
+		return usagef("-d, -load, -burst-every, -burst-size and -sample must be > 0")
 	}
-	if *d <= 0 || *load <= 0 || *burstEvery <= 0 || *burstSize <= 0 || *sample <= 0 || *procs < 0 {
-		return usageError(e, "soak", "-d, -load, -burst-every, -burst-size and -sample must be > 0")
+	if err := observe.CheckBinary(cfg.Server); err != nil {
+		return err
 	}
-	if err := observe.CheckBinary(*server); err != nil {
-		return failure(e, "soak", err)
-	}
-	dir, err := experiment.NewResultsDir(*out, "soak")
+	dir, err := experiment.NewResultsDir(c.out, "soak")
 	if err != nil {
-		return failure(e, "soak", err)
+		return err
 	}
-	rep, err := bench.Soak(ctx, bench.SoakConfig{
-		Server: *server, Procs: *procs, Duration: *d, Load: *load,
-		BurstEvery: *burstEvery, BurstSize: *burstSize, SampleEvery: *sample, Progress: e.stderr,
-	})
+	rep, err := bench.Soak(ctx, cfg)
 	if err != nil {
-		return failure(e, "soak", err)
+		return err
 	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "soak.json"), append(js, '\n'), 0o644)
 	}
 	if err != nil {
-		return failure(e, "soak", err)
+		return err
 	}
-	fmt.Fprintf(e.stdout, "\nsoak: %v at %.0f req/s (%.0f%% of %.0f req/s capacity), %d abuse bursts, %d requests %v, p99 %.1f ms\n",
+	fmt.Fprintf(c.stdout, "\nsoak: %v at %.0f req/s (%.0f%% of %.0f req/s capacity), %d abuse bursts, %d requests %v, p99 %.1f ms\n",
 		time.Duration(rep.DurationS*float64(time.Second)), rep.Rate, 100*rep.Rate/rep.Capacity, rep.Capacity, rep.Bursts, rep.Requests, rep.Status, rep.P99Ms)
-	fmt.Fprintf(e.stdout, "%-12s %10s %8s %8s %11s\n", "", "goroutines", "fds", "RSS MB", "connections")
+	fmt.Fprintf(c.stdout, "%-12s %10s %8s %8s %11s\n", "", "goroutines", "fds", "RSS MB", "connections")
 	for _, s := range []struct {
 		name string
 		s    bench.Sample
 	}{{"idle before", rep.IdleBefore}, {"early peak", rep.EarlyPeak}, {"late peak", rep.LatePeak}, {"idle after", rep.IdleAfter}} {
-		fmt.Fprintf(e.stdout, "%-12s %10.0f %8.0f %8.1f %11.0f\n", s.name, s.s.Goroutines, s.s.FDs, s.s.RSSMB, s.s.Active)
+		fmt.Fprintf(c.stdout, "%-12s %10.0f %8.0f %8.1f %11.0f\n", s.name, s.s.Goroutines, s.s.FDs, s.s.RSSMB, s.s.Active)
 	}
-	for _, c := range rep.Checks {
-		fmt.Fprintln(e.stdout, c)
+	for _, ch := range rep.Checks {
+		fmt.Fprintln(c.stdout, ch)
 	}
-	fmt.Fprintf(e.stdout, "report in %s\n", dir)
+	fmt.Fprintf(c.stdout, "report in %s\n", dir)
 	if !rep.Pass {
-		return exitFailure
+		return errFailed
 	}
-	return exitOK
+	return nil
 }

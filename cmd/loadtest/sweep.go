@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"offload/config"
@@ -29,77 +27,41 @@ Flags:
 `
 
 // sweepCommand is "loadtest sweep".
-func sweepCommand(ctx context.Context, args []string, e *env) int {
-	def := experiment.DefaultSweepConfig()
-	fs := newFlagSet("sweep")
-	pools := positiveInts(def.Pools)
-	fs.Var(pools, "pools", "worker pool `sizes` for offload mode, comma-separated")
-	modes := choices(def.Modes, config.ModeOffload, config.ModeInline)
-	fs.Var(modes, "modes", "server `modes`, comma-separated: offload, inline")
-	engines := choices([]string{string(experiment.Builtin)}, string(experiment.Builtin), string(experiment.Wrk))
-	fs.Var(engines, "engines", "load `generators`, comma-separated: builtin, wrk")
-	procs := fs.Int("procs", def.Procs, "the server's GOMAXPROCS (the default is this machine's CPU count)")
-	conns := fs.Int("c", def.Connections, "closed-loop `connections`")
-	duration := fs.Duration("d", def.Duration, "measured duration of each run (whole seconds with wrk)")
-	warmup := fs.Duration("warmup", def.Warmup, "load before each measurement, not recorded (wrk rounds up to seconds)")
-	timeout := fs.Duration("timeout", def.Timeout, "bound on each request")
-	work := fs.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
-	closeEach := fs.Bool("close", false, "one request per connection (\"Connection: close\") instead of keep-alive")
-	wrkThreads := fs.Int("wrk-threads", def.WrkThreads, "wrk's -t `threads`; -c must be a multiple")
-	repeat := fs.Int("repeat", def.Repeat, "run the whole sweep this many `times` over; the table and chart show medians")
-	probeRate := fs.Float64("probe-rate", def.ProbeRate, "/healthz probes per second during each run, each on a new connection (`rate`; 0 disables)")
-	server := fs.String("server", def.Server, "server `binary`")
-	serverArgs := fs.String("server-args", "", "extra server `flags` for every run, space-separated, e.g. \"-queue 128\" (not -mode, -pool, -overload or -work, which the sweep sets)")
-	out := fs.String("out", "results", "`directory` under which the results directory is created")
-	name := fs.String("name", "sweep", "results directory `prefix`: -out/NAME-TIMESTAMP")
-	if code, ok := parse(fs, args, sweepUsage, e); !ok {
-		return code
+func sweepCommand(ctx context.Context, c *cmdline) error {
+	cfg := experiment.DefaultSweepConfig()
+	c.Var(positiveInts(&cfg.Pools), "pools", "worker pool `sizes` for offload mode, comma-separated")
+	c.Var(choices(&cfg.Modes, config.ModeOffload, config.ModeInline), "modes",
+		"server `modes`, comma-separated: offload, inline")
+	engines := choices(&cfg.Engines, string(experiment.Builtin), string(experiment.Wrk))
+	c.Var(engines, "engines", "load `generators`, comma-separated: builtin, wrk")
+	c.IntVar(&cfg.Procs, "procs", cfg.Procs, "the server's GOMAXPROCS (the default is this machine's CPU count)")
+	c.IntVar(&cfg.Connections, "c", cfg.Connections, "closed-loop `connections`")
+	c.DurationVar(&cfg.Duration, "d", cfg.Duration, "measured duration of each run (whole seconds with wrk)")
+	c.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup,
+		"load before each measurement, not recorded (wrk rounds up to seconds)")
+	c.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each request")
+	work := c.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
+	c.BoolVar(&cfg.Close, "close", false, "one request per connection (\"Connection: close\") instead of keep-alive")
+	c.IntVar(&cfg.WrkThreads, "wrk-threads", cfg.WrkThreads, "wrk's -t `threads`; -c must be a multiple")
+	c.IntVar(&cfg.Repeat, "repeat", cfg.Repeat,
+		"run the whole sweep this many `times` over; the table and chart show medians")
+	c.Float64Var(&cfg.ProbeRate, "probe-rate", cfg.ProbeRate,
+		"/healthz probes per second during each run, each on a new connection (`rate`; 0 disables)")
+	c.StringVar(&cfg.Server, "server", cfg.Server, "server `binary`")
+	serverArgs := c.String("server-args", "",
+		"extra server `flags` for every run, space-separated, e.g. \"-queue 128\" (not -mode, -pool, -overload "+
+			"or -work, which the sweep sets)")
+	c.results("sweep")
+	if err := c.parse(sweepUsage); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, "sweep", fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	if err := check(&cfg, &cfg.Settings, *serverArgs, *work, "mode", "pool", "overload", "work"); err != nil {
+		return err
 	}
-	if strings.ContainsAny(*name, `/\`) || *name == "" {
-		return usageError(e, "sweep", fmt.Sprintf("-name %q must be a plain file name", *name))
-	}
+	cfg.Progress = c.stderr
+	cfg.Live = c.live()
 
-	cfg := def
-	cfg.Server = *server
-	settings, err := serverSettings(*serverArgs, "mode", "pool", "overload", "work")
-	if err != nil {
-		return usageError(e, "sweep", err.Error())
-	}
-	cfg.Settings = settings
-	cfg.Procs = *procs
-	cfg.Pools = pools.values
-	cfg.Modes = modes.values
-	cfg.Engines = nil
-	for _, en := range engines.values {
-		cfg.Engines = append(cfg.Engines, experiment.Engine(en))
-	}
-	cfg.Connections = *conns
-	cfg.Duration = *duration
-	cfg.Warmup = *warmup
-	cfg.Timeout = *timeout
-	cfg.Settings.Work = *work
-	cfg.Close = *closeEach
-	cfg.WrkThreads = *wrkThreads
-	cfg.Repeat = *repeat
-	cfg.ProbeRate = *probeRate
-	if *work <= 0 {
-		return usageError(e, "sweep", fmt.Sprintf("-work must be > 0 (got %v)", *work))
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(e, "sweep", err.Error())
-	}
-	if err := cfg.Preflight(); err != nil {
-		return failure(e, "sweep", err)
-	}
-	cfg.Progress = e.stderr
-	if e.terminal {
-		cfg.Live = e.stderr
-	}
-
-	return runExperiment(e, "sweep", *out, *name, func() (resultFiles, string, error) {
+	return c.runExperiment(func() (resultFiles, string, error) {
 		res, err := experiment.Sweep(ctx, cfg)
 		if res == nil || len(res.Rows) == 0 {
 			return nil, "", err
