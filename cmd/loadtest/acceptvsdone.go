@@ -8,9 +8,7 @@ import (
 	"offload/loadtest/experiment"
 )
 
-const acceptVsDoneUsage = `Usage: loadtest accept-vs-done [flags]
-
-Reproduces the figure of the blog post this project ports: for each mode, a
+const acceptVsDoneUsage = `Reproduces the figure of the blog post this project ports: for each mode, a
 fresh server under an open-loop rate of one request per connection that rises
 in equal steps from below to well above capacity, with the server's
 connections accepted/s, closed/s, jobs completed/s, rejected/s, queue depth
@@ -24,8 +22,6 @@ thread doing both).
 
 Prints the per-step table and writes results.json, series.csv, steps.csv,
 table.md and accept-vs-done.png into -out/NAME-TIMESTAMP/.
-
-Flags:
 `
 
 // acceptVsDoneCommand is "loadtest accept-vs-done".

@@ -9,9 +9,7 @@ import (
 	"offload/loadtest/observe"
 )
 
-const benchUsage = `Usage: loadtest bench [flags]
-
-Measures offload against its performance targets and prints one report with
+const benchUsage = `Measures offload against its performance targets and prints one report with
 a row per target, its measured value and pass or FAIL: work efficiency,
 hand-off cost, acceptor overhead, IO responsiveness (with a pool-size
 sweep), overload, connections, and latency at half capacity. Starts the
@@ -19,8 +17,6 @@ servers itself on 127.0.0.1. Takes about 6 minutes on 2 cores.
 
 Writes report.md and report.json into -out/NAME-TIMESTAMP/. Exit status 1
 when a target failed.
-
-Flags:
 `
 
 // benchCommand is "loadtest bench".

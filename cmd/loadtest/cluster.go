@@ -10,16 +10,12 @@ import (
 	"offload/loadtest/experiment"
 )
 
-const clusterUsage = `Usage: loadtest cluster [flags]
-
-A rolling restart behind HAProxy: starts three servers on free 127.0.0.1
+const clusterUsage = `A rolling restart behind HAProxy: starts three servers on free 127.0.0.1
 ports and HAProxy with -haproxy-config (deploy/haproxy/haproxy.cfg, whose
 addresses come from the environment), drives open-loop load through HAProxy,
 and restarts each server in turn: SIGTERM, wait for exit 0, start it again,
 wait until HAProxy has it up. It passes when every request was answered
 200: at a rate the servers left can serve, anything else is the restart's.
-
-Flags:
 `
 
 // clusterCommand is "loadtest cluster".

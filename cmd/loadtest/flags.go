@@ -46,13 +46,14 @@ func usagef(format string, args ...any) error {
 // errFailed is returned by a command that failed and has printed why.
 var errFailed = errors.New("failed")
 
-// parseFlags parses the flags. For -h it prints the usage text, then every
-// flag and its default, on stdout, and returns flag.ErrHelp.
-func (c *cmdline) parseFlags(usage string) error {
+// parseFlags parses the flags. For -h it prints on stdout "Usage:
+// loadtest SYNOPSIS", the usage text and every flag with its default, and
+// returns flag.ErrHelp.
+func (c *cmdline) parseFlags(synopsis, usage string) error {
 	err := c.Parse(c.args)
 	if errors.Is(err, flag.ErrHelp) {
 		c.SetOutput(c.stdout)
-		fmt.Fprint(c.stdout, usage)
+		fmt.Fprintf(c.stdout, "Usage: loadtest %s\n\n%s\nFlags:\n", synopsis, usage)
 		c.PrintDefaults()
 		return err
 	}
@@ -65,7 +66,7 @@ func (c *cmdline) parseFlags(usage string) error {
 // parse is parseFlags for a command that takes no arguments; -name, if
 // the command has it, must be a plain file name.
 func (c *cmdline) parse(usage string) error {
-	if err := c.parseFlags(usage); err != nil {
+	if err := c.parseFlags(c.Name()+" [flags]", usage); err != nil {
 		return err
 	}
 	if c.NArg() > 0 {

@@ -11,9 +11,7 @@ import (
 	"offload/loadtest/observe"
 )
 
-const overloadUsage = `Usage: loadtest overload [flags]
-
-Compares the server's overload policies side by side. It first measures, on
+const overloadUsage = `Compares the server's overload policies side by side. It first measures, on
 a static server, the capacity C and the latency W of one request alone, at
 -work and at twice it. Then, for each policy, a fresh server takes the same
 phases of open-loop load back to back: 0.5, 0.8, 1, 2 and 3 times C; 3 C with
@@ -25,8 +23,6 @@ every quarter second.
 
 Prints the table and writes overload.json, overload-table.md,
 overload-latency.png and overload-goodput.png into -out/NAME-TIMESTAMP/.
-
-Flags:
 `
 
 // overloadCommand is "loadtest overload".

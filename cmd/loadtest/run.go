@@ -11,9 +11,7 @@ import (
 	"offload/loadtest"
 )
 
-const runUsage = `Usage: loadtest [run] [flags] URL
-
-Sends GET requests to URL and reports throughput, latency percentiles and how
+const runUsage = `Sends GET requests to URL and reports throughput, latency percentiles and how
 requests ended. With -c (the default) it is a closed loop: N connections,
 each sending its next request as soon as the last one is answered, as wrk
 does. With -rate it is an open loop: requests on a fixed schedule whatever
@@ -22,8 +20,6 @@ offers each rate for an equal third of -d. While it runs, the target's
 /metrics is scraped (see -scrape-interval) and summarised at the end.
 
 On a terminal, stderr shows a live line each second.
-
-Flags:
 `
 
 // runCommand is "loadtest run": one load test against a URL.
@@ -46,7 +42,7 @@ func runCommand(ctx context.Context, c *cmdline) error {
 	c.StringVar(&cfg.ScrapeURL, "metrics-url", "", "metrics `URL` to scrape (default: /metrics on the target's host)")
 	c.Var(headerList(cfg.Header), "H",
 		"extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable")
-	if err := c.parseFlags(runUsage); err != nil {
+	if err := c.parseFlags("[run] [flags] URL", runUsage); err != nil {
 		return err
 	}
 	if c.NArg() != 1 {

@@ -13,16 +13,12 @@ import (
 	"offload/loadtest/observe"
 )
 
-const soakUsage = `Usage: loadtest soak [flags]
-
-Runs the server at a steady share of its measured capacity for a long time
+const soakUsage = `Runs the server at a steady share of its measured capacity for a long time
 (open loop, keep-alive) while bursts of slowloris connections and of clients
 that reset mid-request come and go, and checks that every request is
 answered and that the server's goroutines, open descriptors and memory stay
 flat. Prints the checks and a sample every -sample; writes soak.json into
 -out/soak-TIMESTAMP/. Exit status 1 when a check failed.
-
-Flags:
 `
 
 // soakCommand is "loadtest soak".

@@ -8,9 +8,7 @@ import (
 	"offload/loadtest/experiment"
 )
 
-const sweepUsage = `Usage: loadtest sweep [flags]
-
-Measures /data throughput and latency against the worker pool size. For each
+const sweepUsage = `Measures /data throughput and latency against the worker pool size. For each
 pool size in offload mode, and once for inline mode (which has no pool), it
 starts the server with GOMAXPROCS=-procs, waits for /healthz, warms up, loads
 /data in a closed loop of -c connections while probing /healthz on the side,
@@ -22,8 +20,6 @@ machine's speed spreads over every configuration, and reports medians.
 
 Prints a markdown table and writes results.csv (every run), summary.csv,
 results.json, table.md and sweep.png into -out/NAME-TIMESTAMP/.
-
-Flags:
 `
 
 // sweepCommand is "loadtest sweep".
