@@ -40,8 +40,16 @@ func runCommand(ctx context.Context, c *cmdline) error {
 	c.DurationVar(&cfg.ScrapeInterval, "scrape-interval", loadtest.DefaultScrapeInterval,
 		"time between scrapes of the target's metrics (0 disables scraping)")
 	c.StringVar(&cfg.ScrapeURL, "metrics-url", "", "metrics `URL` to scrape (default: /metrics on the target's host)")
-	c.Var(headerList(cfg.Header), "H",
-		"extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable")
+	c.Func("H",
+		"extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable",
+		func(v string) error {
+			name, value, ok := strings.Cut(v, ":")
+			if name = strings.TrimSpace(name); !ok || name == "" || strings.ContainsAny(name, " \t") {
+				return fmt.Errorf("want \"Name: value\", got %q", v)
+			}
+			cfg.Header[name] = strings.TrimSpace(value)
+			return nil
+		})
 	if err := c.parseFlags("[run] [flags] URL", runUsage); err != nil {
 		return err
 	}
@@ -103,19 +111,5 @@ func runCommand(ctx context.Context, c *cmdline) error {
 	if res.Interrupted {
 		return fmt.Errorf("interrupted after %.1fs; the result covers that part only", res.ElapsedSeconds)
 	}
-	return nil
-}
-
-// headerList collects -H "Name: value" flags.
-type headerList map[string]string
-
-func (h headerList) String() string { return "" }
-
-func (h headerList) Set(v string) error {
-	name, value, ok := strings.Cut(v, ":")
-	if name = strings.TrimSpace(name); !ok || name == "" || strings.ContainsAny(name, " \t") {
-		return fmt.Errorf("want \"Name: value\", got %q", v)
-	}
-	h[name] = strings.TrimSpace(value)
 	return nil
 }
