@@ -24,7 +24,6 @@ Prints the per-step table and writes results.json, series.csv, steps.csv,
 table.md and accept-vs-done.png into -out/NAME-TIMESTAMP/.
 `
 
-// acceptVsDoneCommand is "loadtest accept-vs-done".
 func acceptVsDoneCommand(ctx context.Context, c *cmdline) error {
 	cfg := experiment.DefaultAcceptVsDoneConfig()
 	c.Var(choices(&cfg.Modes, config.ModeOffload, config.ModeInline), "modes",

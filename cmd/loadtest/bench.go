@@ -19,7 +19,6 @@ Writes report.md and report.json into -out/NAME-TIMESTAMP/. Exit status 1
 when a target failed.
 `
 
-// benchCommand is "loadtest bench".
 func benchCommand(ctx context.Context, c *cmdline) error {
 	cfg := bench.Config{Progress: c.stderr}
 	c.StringVar(&cfg.Server, "server", "bin/server", "offload server `binary`")

@@ -18,7 +18,6 @@ wait until HAProxy has it up. It passes when every request was answered
 200: at a rate the servers left can serve, anything else is the restart's.
 `
 
-// clusterCommand is "loadtest cluster".
 func clusterCommand(ctx context.Context, c *cmdline) error {
 	cfg := experiment.DefaultClusterConfig()
 	c.StringVar(&cfg.Server, "server", cfg.Server, "server `binary`")

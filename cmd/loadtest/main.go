@@ -1,17 +1,8 @@
 // Command loadtest drives HTTP load at an offload server and runs the
-// project's experiments.
-//
-//	loadtest [run] [flags] URL          one load test against URL
-//	loadtest sweep [flags]              throughput and latency against pool size
-//	loadtest accept-vs-done [flags]     accepted vs completed under a rising rate
-//	loadtest bench [flags]              the performance targets, a report row each
-//	loadtest soak [flags]               a long run with abusive clients
-//	loadtest overload [flags]           the overload policies side by side
-//	loadtest cluster [flags]            a rolling restart of three servers behind HAProxy
-//
-// Run "loadtest <command> -h" for every flag and its default. Exit status is
-// 0 on success, 1 when the test or experiment failed, and 2 for invalid
-// flags.
+// project's experiments: "loadtest [run] [flags] URL" is one load test,
+// "loadtest help" lists the experiments, and "loadtest <command> -h" gives
+// a command's flags and their defaults. Exit status is 0 on success, 1 when
+// the test or experiment failed, and 2 for invalid flags.
 package main
 
 import (

@@ -25,7 +25,6 @@ Prints the table and writes overload.json, overload-table.md,
 overload-latency.png and overload-goodput.png into -out/NAME-TIMESTAMP/.
 `
 
-// overloadCommand is "loadtest overload".
 func overloadCommand(ctx context.Context, c *cmdline) error {
 	cfg := experiment.DefaultOverloadConfig()
 	var names []string

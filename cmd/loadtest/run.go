@@ -22,7 +22,6 @@ offers each rate for an equal third of -d. While it runs, the target's
 On a terminal, stderr shows a live line each second.
 `
 
-// runCommand is "loadtest run": one load test against a URL.
 func runCommand(ctx context.Context, c *cmdline) error {
 	cfg := loadtest.Config{Header: map[string]string{}}
 	c.IntVar(&cfg.Connections, "c", 32,

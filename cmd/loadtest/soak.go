@@ -21,7 +21,6 @@ flat. Prints the checks and a sample every -sample; writes soak.json into
 -out/soak-TIMESTAMP/. Exit status 1 when a check failed.
 `
 
-// soakCommand is "loadtest soak".
 func soakCommand(ctx context.Context, c *cmdline) error {
 	cfg := bench.SoakConfig{Progress: c.stderr}
 	c.StringVar(&cfg.Server, "server", "bin/server", "offload server `binary`")

@@ -22,7 +22,6 @@ Prints a markdown table and writes results.csv (every run), summary.csv,
 results.json, table.md and sweep.png into -out/NAME-TIMESTAMP/.
 `
 
-// sweepCommand is "loadtest sweep".
 func sweepCommand(ctx context.Context, c *cmdline) error {
 	cfg := experiment.DefaultSweepConfig()
 	c.Var(positiveInts(&cfg.Pools), "pools", "worker pool `sizes` for offload mode, comma-separated")
