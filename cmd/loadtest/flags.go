@@ -26,15 +26,6 @@ type cmdline struct {
 	out, prefix string
 }
 
-// newCmdline returns the command line of the named subcommand. Its flag
-// set reports nothing itself: parse returns its errors, and prints the
-// usage on stdout for -h.
-func newCmdline(name string, args []string, e *env) *cmdline {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return &cmdline{FlagSet: fs, env: e, args: args}
-}
-
 // usageError is a mistake on the command line, reported with a pointer
 // to -h and exit status 2.
 type usageError struct{ error }
@@ -51,16 +42,15 @@ var errFailed = errors.New("failed")
 // returns flag.ErrHelp.
 func (c *cmdline) parseFlags(synopsis, usage string) error {
 	err := c.Parse(c.args)
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		c.SetOutput(c.stdout)
 		fmt.Fprintf(c.stdout, "Usage: loadtest %s\n\n%s\nFlags:\n", synopsis, usage)
 		c.PrintDefaults()
-		return err
+	case err != nil:
+		err = usageError{err}
 	}
-	if err != nil {
-		return usageError{err}
-	}
-	return nil
+	return err
 }
 
 // parse is parseFlags for a command that takes no arguments; -name, if

@@ -20,12 +20,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	code := run(ctx, os.Args[1:], &env{
-		stdout:   os.Stdout,
-		stderr:   os.Stderr,
-		terminal: term.IsTerminal(int(os.Stderr.Fd())),
-	})
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, terminal: term.IsTerminal(int(os.Stderr.Fd()))}
+	code := run(ctx, os.Args[1:], e)
 	stop()
 	os.Exit(code)
 }
@@ -56,9 +52,8 @@ const (
 
 // command is one subcommand, each in its own file.
 type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, c *cmdline) error
+	name, summary string
+	run           func(ctx context.Context, c *cmdline) error
 }
 
 func commands() []command {
@@ -92,7 +87,9 @@ func run(ctx context.Context, args []string, e *env) int {
 			break
 		}
 	}
-	err := cmd.run(ctx, newCmdline(cmd.name, args, e))
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // parseFlags returns the errors and prints the usage
+	err := cmd.run(ctx, &cmdline{FlagSet: fs, env: e, args: args})
 	var bad usageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
