@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"offload/loadtest/bench"
 	"offload/loadtest/experiment"
@@ -58,6 +62,67 @@ func benchCommand(ctx context.Context, c *cmdline) error {
 		return err
 	}
 	if !rep.Passed() {
+		return errFailed
+	}
+	return nil
+}
+
+const soakUsage = `Runs the server at a steady share of its measured capacity for a long time
+(open loop, keep-alive) while bursts of slowloris connections and of clients
+that reset mid-request come and go, and checks that every request is
+answered and that the server's goroutines, open descriptors and memory stay
+flat. Prints the checks and a sample every -sample; writes soak.json into
+-out/soak-TIMESTAMP/. Exit status 1 when a check failed.
+`
+
+func soakCommand(ctx context.Context, c *cmdline) error {
+	cfg := bench.SoakConfig{Progress: c.stderr}
+	c.StringVar(&cfg.Server, "server", "bin/server", "offload server `binary`")
+	c.IntVar(&cfg.Procs, "procs", 0, "GOMAXPROCS of the server (0: every CPU)")
+	c.DurationVar(&cfg.Duration, "d", 10*time.Minute, "how long the load runs")
+	c.Float64Var(&cfg.Load, "load", 0.8, "offered /data rate as a `fraction` of the measured capacity")
+	c.DurationVar(&cfg.BurstEvery, "burst-every", 30*time.Second, "time between bursts of abusive clients")
+	c.IntVar(&cfg.BurstSize, "burst-size", 200, "slowloris and resetting `connections` per burst, of each kind")
+	c.DurationVar(&cfg.SampleEvery, "sample", 10*time.Second, "time between samples of goroutines, fds and RSS")
+	c.outFlag()
+	if err := c.parse(soakUsage); err != nil {
+		return err
+	}
+	if cfg.Duration <= 0 || cfg.Load <= 0 || cfg.BurstEvery <= 0 || cfg.BurstSize <= 0 || cfg.SampleEvery <= 0 || cfg.Procs < 0 {
+		return usagef("-d, -load, -burst-every, -burst-size and -sample must be > 0")
+	}
+	if err := observe.CheckBinary(cfg.Server); err != nil {
+		return err
+	}
+	dir, err := experiment.NewResultsDir(c.out, "soak")
+	if err != nil {
+		return err
+	}
+	rep, err := bench.Soak(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "soak.json"), append(js, '\n'), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "\nsoak: %v at %.0f req/s (%.0f%% of %.0f req/s capacity), %d abuse bursts, %d requests %v, p99 %.1f ms\n",
+		time.Duration(rep.DurationS*float64(time.Second)), rep.Rate, 100*rep.Rate/rep.Capacity, rep.Capacity, rep.Bursts, rep.Requests, rep.Status, rep.P99Ms)
+	fmt.Fprintf(c.stdout, "%-12s %10s %8s %8s %11s\n", "", "goroutines", "fds", "RSS MB", "connections")
+	for _, s := range []struct {
+		name string
+		s    bench.Sample
+	}{{"idle before", rep.IdleBefore}, {"early peak", rep.EarlyPeak}, {"late peak", rep.LatePeak}, {"idle after", rep.IdleAfter}} {
+		fmt.Fprintf(c.stdout, "%-12s %10.0f %8.0f %8.1f %11.0f\n", s.name, s.s.Goroutines, s.s.FDs, s.s.RSSMB, s.s.Active)
+	}
+	for _, ch := range rep.Checks {
+		fmt.Fprintln(c.stdout, ch)
+	}
+	fmt.Fprintf(c.stdout, "report in %s\n", dir)
+	if !rep.Pass {
 		return errFailed
 	}
 	return nil
