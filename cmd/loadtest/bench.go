@@ -30,7 +30,7 @@ func benchCommand(ctx context.Context, c *cmdline) error {
 	c.IntVar(&cfg.Procs, "procs", 0, "GOMAXPROCS of the servers (0: every CPU)")
 	c.Float64Var(&cfg.Scale, "scale", 1,
 		"multiply every measurement window by this; below 1 for a quick look, not for the report")
-	c.outFlag()
+	c.StringVar(&c.out, "out", "results", outUsage)
 	if err := c.parse(benchUsage); err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func soakCommand(ctx context.Context, c *cmdline) error {
 	c.DurationVar(&cfg.BurstEvery, "burst-every", 30*time.Second, "time between bursts of abusive clients")
 	c.IntVar(&cfg.BurstSize, "burst-size", 200, "slowloris and resetting `connections` per burst, of each kind")
 	c.DurationVar(&cfg.SampleEvery, "sample", 10*time.Second, "time between samples of goroutines, fds and RSS")
-	c.outFlag()
+	c.StringVar(&c.out, "out", "results", outUsage)
 	if err := c.parse(soakUsage); err != nil {
 		return err
 	}

@@ -75,16 +75,12 @@ func (c *cmdline) given(name string) bool {
 	return set
 }
 
-// outFlag adds -out, the directory under which results directories are
-// created.
-func (c *cmdline) outFlag() {
-	c.StringVar(&c.out, "out", "results", "`directory` under which the results directory is created")
-}
+const outUsage = "`directory` under which the results directory is created"
 
 // results adds -out and -name, for an experiment whose results go into
 // -out/NAME-TIMESTAMP, NAME by default name.
 func (c *cmdline) results(name string) {
-	c.outFlag()
+	c.StringVar(&c.out, "out", "results", outUsage)
 	c.StringVar(&c.prefix, "name", name, "results directory `prefix`: -out/NAME-TIMESTAMP")
 }
 
@@ -110,10 +106,10 @@ func check(cfg experimentConfig, server *config.Config, serverArgs string, work 
 	if work <= 0 {
 		return usagef("-work must be > 0 (got %v)", work)
 	}
-	s := config.Default()
+	*server = config.Default()
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	s.RegisterFlags(fs)
+	server.RegisterFlags(fs)
 	if err := fs.Parse(strings.Fields(serverArgs)); err != nil {
 		return usagef("-server-args: %w", err)
 	}
@@ -130,11 +126,10 @@ func check(cfg experimentConfig, server *config.Config, serverArgs string, work 
 	if len(taken) > 0 {
 		return usagef("-server-args: the experiment sets %s itself; leave it out", strings.Join(taken, ", "))
 	}
-	if err := s.Validate(); err != nil {
+	if err := server.Validate(); err != nil {
 		return usagef("-server-args: %s", oneLine(err.Error()))
 	}
-	s.Work = work
-	*server = s
+	server.Work = work
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
