@@ -4,16 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"offload/config"
-	"offload/loadtest/experiment"
 )
 
 // cmdline is a subcommand's command line: its flags, its arguments, and
@@ -89,53 +83,6 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
-// experimentConfig is the configuration of an experiment that starts
-// servers.
-type experimentConfig interface {
-	Validate() error
-	Preflight() error
-}
-
-// check completes and checks cfg, an experiment's configuration: its
-// *server settings become the server's defaults with -work and the flags
-// of -server-args, then cfg is validated and preflighted. owned are the
-// server flags the experiment sets itself, and those that every started
-// server gets (-addr, -log-format, -metrics-addr): giving one in
-// -server-args is an error rather than a setting silently overridden.
-func check(cfg experimentConfig, server *config.Config, serverArgs string, work time.Duration, owned ...string) error {
-	if work <= 0 {
-		return usagef("-work must be > 0 (got %v)", work)
-	}
-	*server = config.Default()
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	server.RegisterFlags(fs)
-	if err := fs.Parse(strings.Fields(serverArgs)); err != nil {
-		return usagef("-server-args: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("-server-args: unexpected %q; give flags only", fs.Args())
-	}
-	owned = append(owned, "addr", "log-format", "metrics-addr")
-	var taken []string
-	fs.Visit(func(f *flag.Flag) {
-		if slices.Contains(owned, f.Name) {
-			taken = append(taken, "-"+f.Name)
-		}
-	})
-	if len(taken) > 0 {
-		return usagef("-server-args: the experiment sets %s itself; leave it out", strings.Join(taken, ", "))
-	}
-	if err := server.Validate(); err != nil {
-		return usagef("-server-args: %s", oneLine(err.Error()))
-	}
-	server.Work = work
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
-	}
-	return cfg.Preflight()
-}
-
 // list is a flag of values separated by sep, each parsed by parse, that
 // sets *dst: pool sizes "1,2,3,4,8", modes "offload,inline", rates
 // "200:400:800". With distinct, a value given twice is an error.
@@ -204,38 +151,4 @@ func positiveFloats(dst *[]float64, sep string) *list[float64] {
 		}
 		return f, nil
 	}}
-}
-
-// resultFiles is an experiment's result, which writes its files.
-type resultFiles interface {
-	WriteFiles(dir string) error
-}
-
-// runExperiment creates the results directory -out/NAME-TIMESTAMP, runs the
-// experiment, writes its files and prints its summary. An experiment that
-// fails midway still has what it measured written out, as partial results;
-// one that measured nothing (run returns a nil result) leaves no directory.
-func (c *cmdline) runExperiment(run func() (resultFiles, string, error)) error {
-	dir, err := experiment.NewResultsDir(c.out, c.prefix)
-	if err != nil {
-		return err
-	}
-	res, summary, err := run()
-	if res == nil {
-		os.Remove(dir) // nothing to keep; fails harmlessly if not empty
-		if err == nil {
-			err = errors.New("no runs")
-		}
-		return err
-	}
-	if werr := res.WriteFiles(dir); werr != nil {
-		return werr
-	}
-	fmt.Fprint(c.stdout, "\n", summary)
-	if err != nil {
-		fmt.Fprintf(c.stdout, "\npartial results in %s\n", dir)
-		return err
-	}
-	fmt.Fprintf(c.stdout, "\nresults in %s\n", dir)
-	return nil
 }

@@ -50,8 +50,8 @@ const (
 	exitUsage   = 2 // invalid command line
 )
 
-// command is one subcommand, each in its own file but for bench and soak,
-// which share bench.go as they share loadtest/bench.
+// command is one subcommand. run.go, experiments.go and bench.go hold the
+// commands of loadtest, loadtest/experiment and loadtest/bench.
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, c *cmdline) error
