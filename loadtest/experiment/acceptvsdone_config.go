@@ -1,12 +1,9 @@
 package experiment
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"offload/config"
@@ -100,63 +97,30 @@ func DefaultAcceptVsDoneConfig() AcceptVsDoneConfig {
 // Validate reports the first problem with c's values, as one line saying
 // what to change. It does not look at the machine; Preflight does.
 func (c *AcceptVsDoneConfig) Validate() error {
-	if len(c.Modes) == 0 {
-		return errors.New("no modes: give offload, inline or both")
-	}
-	for i, m := range c.Modes {
-		if m != config.ModeOffload && m != config.ModeInline {
-			return fmt.Errorf("unknown mode %q: want offload or inline", m)
-		}
-		if slices.Contains(c.Modes[:i], m) {
-			return fmt.Errorf("mode %q given twice", m)
-		}
-	}
-	if c.OffloadProcs < 1 || c.InlineProcs < 1 {
-		return fmt.Errorf("GOMAXPROCS must be >= 1 (offload %d, inline %d)", c.OffloadProcs, c.InlineProcs)
-	}
-	if c.OffloadPool < 1 {
-		return fmt.Errorf("offload pool size must be >= 1 (got %d)", c.OffloadPool)
-	}
-	if err := c.Settings.Validate(); err != nil {
-		return fmt.Errorf("server settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
+	var cs checks
+	cs.check(len(c.Modes) > 0, "no modes: give offload, inline or both")
+	oneOf(&cs, "mode", c.Modes, config.ModeOffload, config.ModeInline)
+	cs.check(c.OffloadProcs >= 1 && c.InlineProcs >= 1,
+		"GOMAXPROCS must be >= 1 (offload %d, inline %d)", c.OffloadProcs, c.InlineProcs)
+	cs.check(c.OffloadPool >= 1, "offload pool size must be >= 1 (got %d)", c.OffloadPool)
+	cs.server(c.Settings)
 	for _, r := range c.Rates {
-		if !(r > 0) || math.IsInf(r, 1) {
-			return fmt.Errorf("rate must be > 0 req/s (got %v)", r)
-		}
+		cs.check(r > 0 && !math.IsInf(r, 1), "rate must be > 0 req/s (got %v)", r)
 	}
 	if len(c.Rates) == 0 {
-		if len(c.RateFactors) == 0 {
-			return errors.New("give rates, or rate factors to multiply the measured capacity by")
-		}
+		cs.check(len(c.RateFactors) > 0, "give rates, or rate factors to multiply the measured capacity by")
 		for _, f := range c.RateFactors {
-			if !(f > 0) || math.IsInf(f, 1) {
-				return fmt.Errorf("rate factor must be > 0 (got %v)", f)
-			}
+			cs.check(f > 0 && !math.IsInf(f, 1), "rate factor must be > 0 (got %v)", f)
 		}
-		if c.CapacityTime <= 0 || c.CapacityConnections < 1 {
-			return fmt.Errorf("capacity measurement needs a time > 0 and connections >= 1 (got %v, %d)", c.CapacityTime, c.CapacityConnections)
-		}
+		cs.check(c.CapacityTime > 0 && c.CapacityConnections >= 1,
+			"capacity measurement needs a time > 0 and connections >= 1 (got %v, %d)", c.CapacityTime, c.CapacityConnections)
 	}
-	if c.Step <= 0 {
-		return fmt.Errorf("step must be > 0 (got %v)", c.Step)
-	}
-	if c.MaxInflight < 1 {
-		return fmt.Errorf("max in-flight must be >= 1 (got %d)", c.MaxInflight)
-	}
-	if c.Timeout <= 0 {
-		return fmt.Errorf("timeout must be > 0 (got %v)", c.Timeout)
-	}
-	if c.ScrapeInterval <= 0 {
-		return fmt.Errorf("scrape interval must be > 0 (got %v)", c.ScrapeInterval)
-	}
-	if c.ProbeRate < 0 || math.IsInf(c.ProbeRate, 0) || math.IsNaN(c.ProbeRate) {
-		return fmt.Errorf("healthz probe rate must be >= 0 req/s (got %v)", c.ProbeRate)
-	}
-	if c.ProbeRate > 0 && c.ProbeTimeout <= 0 {
-		return fmt.Errorf("healthz probe timeout must be > 0 (got %v)", c.ProbeTimeout)
-	}
-	return nil
+	cs.check(c.Step > 0, "step must be > 0 (got %v)", c.Step)
+	cs.check(c.MaxInflight >= 1, "max in-flight must be >= 1 (got %d)", c.MaxInflight)
+	cs.check(c.Timeout > 0, "timeout must be > 0 (got %v)", c.Timeout)
+	cs.check(c.ScrapeInterval > 0, "scrape interval must be > 0 (got %v)", c.ScrapeInterval)
+	cs.probe(c.ProbeRate, c.ProbeTimeout)
+	return cs.first()
 }
 
 // Preflight checks that the server binary exists. Its error is one line

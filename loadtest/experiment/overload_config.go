@@ -2,7 +2,6 @@ package experiment
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -126,27 +125,18 @@ func DefaultOverloadConfig() OverloadConfig {
 	}
 }
 
-// Validate checks c and fills in defaults.
+// Validate reports every problem with c's values, one per line.
 func (c *OverloadConfig) Validate() error {
-	var errs []error
-	if c.Work <= 0 {
-		errs = append(errs, fmt.Errorf("work %v: need a positive duration", c.Work))
-	}
-	if len(c.Policies) == 0 || len(c.Phases) == 0 {
-		errs = append(errs, errors.New("need at least one policy and one phase"))
-	}
-	if c.Scale <= 0 {
-		errs = append(errs, fmt.Errorf("scale %v: need a positive factor", c.Scale))
-	}
-	if c.Procs < 0 {
-		errs = append(errs, fmt.Errorf("procs %d: need 0 (every CPU) or more", c.Procs))
-	}
+	var cs checks
+	cs.check(c.Work > 0, "work %v: need a positive duration", c.Work)
+	cs.check(len(c.Policies) > 0 && len(c.Phases) > 0, "need at least one policy and one phase")
+	cs.check(c.Scale > 0, "scale %v: need a positive factor", c.Scale)
+	cs.check(c.Procs >= 0, "procs %d: need 0 (every CPU) or more", c.Procs)
 	for _, p := range c.Phases {
-		if p.Length <= p.Settle || p.Rate <= 0 || p.Burst < 0 || p.Burst > 0 && p.BurstEvery <= 0 {
-			errs = append(errs, fmt.Errorf("phase %q: need a length past its settle time, a positive rate, and bursts with an interval", p.Name))
-		}
+		cs.check(p.Length > p.Settle && p.Rate > 0 && p.Burst >= 0 && (p.Burst == 0 || p.BurstEvery > 0),
+			"phase %q: need a length past its settle time, a positive rate, and bursts with an interval", p.Name)
 	}
-	return errors.Join(errs...)
+	return errors.Join(cs...)
 }
 
 // Baseline is what the phases' rates and budgets are multiples of,

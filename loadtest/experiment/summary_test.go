@@ -135,6 +135,7 @@ func TestSweepValidate(t *testing.T) {
 		{"unknown engine", func(c *SweepConfig) { c.Engines = []Engine{"ab"} }, `unknown engine "ab"`},
 		{"wrk fractional duration", func(c *SweepConfig) { c.Engines = []Engine{Wrk}; c.Duration = 1500 * time.Millisecond }, "wrk takes whole seconds"},
 		{"wrk threads", func(c *SweepConfig) { c.Engines = []Engine{Wrk}; c.WrkThreads = 3 }, "multiple of wrk threads (3)"},
+		{"no wrk threads", func(c *SweepConfig) { c.Engines = []Engine{Wrk}; c.WrkThreads = 0 }, "wrk threads must be >= 1"},
 		{"repeat", func(c *SweepConfig) { c.Repeat = 0 }, "repeat must be >= 1"},
 		{"bad settings", func(c *SweepConfig) { c.Settings.Work = -time.Millisecond }, "server settings: -work -1ms"},
 	} {

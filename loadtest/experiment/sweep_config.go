@@ -1,14 +1,10 @@
 package experiment
 
 import (
-	"errors"
-	"fmt"
 	"io"
-	"math"
 	"os/exec"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"offload/config"
@@ -109,81 +105,33 @@ func DefaultSweepConfig() SweepConfig {
 // Validate reports the first problem with c's values, as one line saying
 // what to change. It does not look at the machine; Preflight does.
 func (c *SweepConfig) Validate() error {
-	if c.Procs < 1 {
-		return fmt.Errorf("GOMAXPROCS (procs) must be >= 1 (got %d)", c.Procs)
-	}
-	if len(c.Modes) == 0 {
-		return errors.New("no modes: give offload, inline or both")
-	}
-	seen := map[string]bool{}
-	for _, m := range c.Modes {
-		if m != config.ModeOffload && m != config.ModeInline {
-			return fmt.Errorf("unknown mode %q: want offload or inline", m)
-		}
-		if seen[m] {
-			return fmt.Errorf("mode %q given twice", m)
-		}
-		seen[m] = true
-	}
-	if seen[config.ModeOffload] && len(c.Pools) == 0 {
-		return errors.New("no pool sizes for offload mode")
-	}
+	var cs checks
+	cs.check(c.Procs >= 1, "GOMAXPROCS (procs) must be >= 1 (got %d)", c.Procs)
+	cs.check(len(c.Modes) > 0, "no modes: give offload, inline or both")
+	oneOf(&cs, "mode", c.Modes, config.ModeOffload, config.ModeInline)
+	cs.check(!slices.Contains(c.Modes, config.ModeOffload) || len(c.Pools) > 0, "no pool sizes for offload mode")
 	for i, p := range c.Pools {
-		if p < 1 {
-			return fmt.Errorf("pool size must be >= 1 (got %d)", p)
-		}
-		if slices.Contains(c.Pools[:i], p) {
-			return fmt.Errorf("pool size %d given twice", p)
-		}
+		cs.check(p >= 1, "pool size must be >= 1 (got %d)", p)
+		cs.check(!slices.Contains(c.Pools[:i], p), "pool size %d given twice", p)
 	}
-	if len(c.Engines) == 0 {
-		return errors.New("no engines: give builtin, wrk or both")
-	}
-	for i, e := range c.Engines {
-		if e != Builtin && e != Wrk {
-			return fmt.Errorf("unknown engine %q: want builtin or wrk", e)
-		}
-		if slices.Contains(c.Engines[:i], e) {
-			return fmt.Errorf("engine %q given twice", e)
-		}
-	}
-	if c.Connections < 1 {
-		return fmt.Errorf("connections must be >= 1 (got %d)", c.Connections)
-	}
-	if c.Repeat < 1 {
-		return fmt.Errorf("repeat must be >= 1 (got %d)", c.Repeat)
-	}
-	if c.Duration <= 0 {
-		return fmt.Errorf("duration must be > 0 (got %v)", c.Duration)
-	}
-	if c.Warmup < 0 {
-		return fmt.Errorf("warmup must be >= 0 (got %v)", c.Warmup)
-	}
-	if c.Timeout <= 0 {
-		return fmt.Errorf("timeout must be > 0 (got %v)", c.Timeout)
-	}
-	if err := c.Settings.Validate(); err != nil {
-		return fmt.Errorf("server settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	if c.ProbeRate < 0 || math.IsInf(c.ProbeRate, 0) || math.IsNaN(c.ProbeRate) {
-		return fmt.Errorf("healthz probe rate must be >= 0 req/s (got %v)", c.ProbeRate)
-	}
-	if c.ProbeRate > 0 && c.ProbeTimeout <= 0 {
-		return fmt.Errorf("healthz probe timeout must be > 0 (got %v)", c.ProbeTimeout)
-	}
+	cs.check(len(c.Engines) > 0, "no engines: give builtin, wrk or both")
+	oneOf(&cs, "engine", c.Engines, Builtin, Wrk)
+	cs.check(c.Connections >= 1, "connections must be >= 1 (got %d)", c.Connections)
+	cs.check(c.Repeat >= 1, "repeat must be >= 1 (got %d)", c.Repeat)
+	cs.check(c.Duration > 0, "duration must be > 0 (got %v)", c.Duration)
+	cs.check(c.Warmup >= 0, "warmup must be >= 0 (got %v)", c.Warmup)
+	cs.check(c.Timeout > 0, "timeout must be > 0 (got %v)", c.Timeout)
+	cs.server(c.Settings)
+	cs.probe(c.ProbeRate, c.ProbeTimeout)
 	if slices.Contains(c.Engines, Wrk) {
-		if c.Duration%time.Second != 0 {
-			return fmt.Errorf("duration %v: wrk takes whole seconds only", c.Duration)
-		}
-		if c.WrkThreads < 1 {
-			return fmt.Errorf("wrk threads must be >= 1 (got %d)", c.WrkThreads)
-		}
-		if c.Connections%c.WrkThreads != 0 {
-			return fmt.Errorf("connections (%d) must be a multiple of wrk threads (%d): wrk gives each thread connections/threads and drops the rest",
-				c.Connections, c.WrkThreads)
-		}
+		cs.check(c.Duration%time.Second == 0, "duration %v: wrk takes whole seconds only", c.Duration)
+		cs.check(c.WrkThreads >= 1, "wrk threads must be >= 1 (got %d)", c.WrkThreads)
+		// Not evaluated when WrkThreads < 1, which the check above reports.
+		cs.check(c.WrkThreads < 1 || c.Connections%c.WrkThreads == 0,
+			"connections (%d) must be a multiple of wrk threads (%d): wrk gives each thread connections/threads and drops the rest",
+			c.Connections, c.WrkThreads)
 	}
-	return nil
+	return cs.first()
 }
 
 // Preflight checks that what c needs is installed: the server binary and,
