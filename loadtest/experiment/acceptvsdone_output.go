@@ -26,9 +26,6 @@ const (
 // steps.csv and table.md (the per-step summary) and the chart
 // accept-vs-done.png into dir.
 func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
-	if err := writeJSON(filepath.Join(dir, AcceptVsDoneJSON), r); err != nil {
-		return err
-	}
 	series := [][]string{{"mode", "series", "t_s", "value"}}
 	for _, run := range r.Runs {
 		for _, name := range slices.Sorted(maps.Keys(run.Series)) {
@@ -37,36 +34,33 @@ func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
 			}
 		}
 	}
-	if err := writeCSV(filepath.Join(dir, AcceptVsDoneSeries), series); err != nil {
-		return err
-	}
 	steps := [][]string{{
 		"mode", "gomaxprocs", "pool", "start_s", "end_s", "offered_per_s", "accepted_per_s", "closed_per_s",
-		"completed_per_s", "rejected_per_s", "max_queued", "max_running", "max_connections", "max_backlog", "server_cpu_cores", "generator_cpu_cores", "other_cpu_cores", "healthz_p99_ms", "healthz_failed",
+		"completed_per_s", "rejected_per_s", "max_queued", "max_running", "max_connections", "max_backlog",
+		"server_cpu_cores", "generator_cpu_cores", "other_cpu_cores", "healthz_p99_ms", "healthz_failed",
 	}}
 	for _, run := range r.Runs {
 		for _, st := range run.Steps {
 			steps = append(steps, []string{
 				run.Mode, itoa(int64(run.Procs)), itoa(int64(run.Pool)), num(st.StartS, 1), num(st.EndS, 1),
 				num(st.Offered, 0), num(st.Accepted, 1), num(st.Closed, 1), num(st.Completed, 1), num(st.Rejected, 1),
-				num(st.MaxQueued, 0), num(st.MaxRunning, 0), num(st.MaxConns, 0), num(st.MaxBacklog, 0), num(st.ServerCPU, 2), num(st.GeneratorCPU, 2), num(st.OtherCPU, 2), optNum(st.HealthzP99Ms, 2), itoa(st.HealthzFailed),
+				num(st.MaxQueued, 0), num(st.MaxRunning, 0), num(st.MaxConns, 0), num(st.MaxBacklog, 0),
+				num(st.ServerCPU, 2), num(st.GeneratorCPU, 2), num(st.OtherCPU, 2),
+				optNum(st.HealthzP99Ms, 2), itoa(st.HealthzFailed),
 			})
 		}
 	}
-	if err := writeCSV(filepath.Join(dir, AcceptVsDoneSteps), steps); err != nil {
-		return err
+	err := writeFiles(dir, AcceptVsDoneJSON, r, map[string]string{
+		AcceptVsDoneSeries: csvText(series),
+		AcceptVsDoneSteps:  csvText(steps),
+		AcceptVsDoneTable:  r.Markdown(),
+	})
+	if panels := r.Panels(); err == nil && len(panels) > 0 {
+		if err := chart.Timeline(filepath.Join(dir, AcceptVsDoneChart), r.chartTitle(), panels); err != nil {
+			return fmt.Errorf("accept-vs-done chart: %w", err)
+		}
 	}
-	if err := writeText(filepath.Join(dir, AcceptVsDoneTable), r.Markdown()); err != nil {
-		return err
-	}
-	panels := r.Panels()
-	if len(panels) == 0 {
-		return nil
-	}
-	if err := chart.Timeline(filepath.Join(dir, AcceptVsDoneChart), r.chartTitle(), panels); err != nil {
-		return fmt.Errorf("accept-vs-done chart: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Markdown returns table.md: the settings, the machine, each mode's step

@@ -53,20 +53,13 @@ const (
 // (one row per configuration and engine), table.md and the chart sweep.png
 // into dir.
 func (r *SweepResult) WriteFiles(dir string) error {
-	if err := writeJSON(filepath.Join(dir, SweepJSON), r); err != nil {
+	err := writeFiles(dir, SweepJSON, r, map[string]string{
+		SweepCSV:        rowsCSV(r.Rows),
+		SweepSummaryCSV: rowsCSV(r.summary()),
+		SweepTable:      r.Markdown(),
+	})
+	if err != nil || len(r.summary()) == 0 {
 		return err
-	}
-	if err := writeRowsCSV(filepath.Join(dir, SweepCSV), r.Rows); err != nil {
-		return err
-	}
-	if err := writeRowsCSV(filepath.Join(dir, SweepSummaryCSV), r.summary()); err != nil {
-		return err
-	}
-	if err := writeText(filepath.Join(dir, SweepTable), r.Markdown()); err != nil {
-		return err
-	}
-	if len(r.summary()) == 0 {
-		return nil
 	}
 	if err := chart.Sweep(filepath.Join(dir, SweepChart), r.chartTitle(), r.ChartPoints()); err != nil {
 		return fmt.Errorf("sweep chart: %w", err)
@@ -74,31 +67,27 @@ func (r *SweepResult) WriteFiles(dir string) error {
 	return nil
 }
 
-func writeJSON(path string, v any) error {
+// writeFiles writes v as indented JSON to the file jsonName and each text
+// to its file, all in dir.
+func writeFiles(dir, jsonName string, v any, texts map[string]string) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("encode %s: %w", jsonName, err)
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	texts[jsonName] = string(data) + "\n"
+	for name, text := range texts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
 	}
 	return nil
 }
 
-func writeCSV(path string, records [][]string) error {
+// csvText renders records as CSV.
+func csvText(records [][]string) string {
 	var b strings.Builder
-	w := csv.NewWriter(&b)
-	if err := w.WriteAll(records); err != nil {
-		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
-	}
-	return writeText(path, b.String())
-}
-
-func writeText(path, text string) error {
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
+	_ = csv.NewWriter(&b).WriteAll(records) // a strings.Builder does not fail
+	return b.String()
 }
 
 // summary returns r.Summary, computing it if r was built without one.
@@ -109,7 +98,8 @@ func (r *SweepResult) summary() []Row {
 	return r.Summary
 }
 
-func writeRowsCSV(path string, rows []Row) error {
+// rowsCSV is rows as CSV: results.csv or summary.csv.
+func rowsCSV(rows []Row) string {
 	records := [][]string{{
 		"mode", "engine", "pool", "run", "runs", "req_per_s", "req_per_s_min", "req_per_s_max", "p50_ms", "p99_ms", "p99_9_ms", "healthz_p99_ms", "healthz_failed",
 		"status_503", "errors", "accepted", "completed", "rejected",
@@ -125,7 +115,7 @@ func writeRowsCSV(path string, rows []Row) error {
 			itoa(row.Requests), num(row.ElapsedS, 3),
 		})
 	}
-	return writeCSV(path, records)
+	return csvText(records)
 }
 
 // Markdown returns table.md: the settings, the machine, the table and, when
