@@ -124,25 +124,23 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	if measure {
 		steps = len(c.RateFactors)
 	}
-	var plan []PlannedRun
+	prog := &progress{w: c.Progress}
 	if measure {
 		for _, m := range c.Modes {
-			plan = append(plan, PlannedRun{Label: "capacity, " + c.label(m), Duration: c.CapacityTime + runOverhead})
+			prog.plan = append(prog.plan, plannedRun{"capacity, " + c.label(m), c.CapacityTime + runOverhead})
 		}
 	}
+	// The drain after the ramp takes up to the request timeout.
+	rampTime := time.Duration(steps)*c.Step + c.Timeout/2 + runOverhead
 	for _, m := range c.Modes {
-		// The drain after the ramp takes up to the request timeout.
-		plan = append(plan, PlannedRun{Label: "rising rate, " + c.label(m), Duration: time.Duration(steps)*c.Step + c.Timeout/2 + runOverhead})
+		prog.plan = append(prog.plan, plannedRun{"rising rate, " + c.label(m), rampTime})
 	}
-	progress := NewProgress(c.Progress, plan)
-	run := 0
 
 	if measure {
 		res.Capacity = map[string]float64{}
 		var top float64
 		for _, m := range c.Modes {
-			progress.Start(run)
-			run++
+			prog.next()
 			capacity, err := c.measureCapacity(ctx, m)
 			if err != nil {
 				return res, fmt.Errorf("accept-vs-done: capacity of %s: %w", c.label(m), err)
@@ -159,8 +157,7 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	}
 
 	for _, m := range c.Modes {
-		progress.Start(run)
-		run++
+		prog.next()
 		mr, err := c.ramp(ctx, m, res.Rates)
 		if err != nil {
 			return res, fmt.Errorf("accept-vs-done: %s: %w", c.label(m), err)
@@ -257,7 +254,7 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		}()
 
 		// One probe per step, each started on the step's schedule.
-		probes := make([]*probe, 0, len(rates))
+		probes := make([]func() (*float64, int64, error), 0, len(rates))
 		timer := time.NewTimer(0)
 		defer timer.Stop()
 		for k := range rates {
@@ -282,17 +279,10 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		// One more stats record covers the last requests' interval.
 		end := time.Since(start) + c.ScrapeInterval
 		var probeErr error
-		for _, p := range probes {
-			pr, err := p.wait()
+		for _, wait := range probes {
+			p99, failed, err := wait()
 			probeErr = errors.Join(probeErr, err)
-			mr.Steps = append(mr.Steps, Step{})
-			if pr != nil {
-				st := &mr.Steps[len(mr.Steps)-1]
-				st.HealthzFailed = pr.Requests - pr.Outcomes.Status[200]
-				if pr.Answered > 0 {
-					st.HealthzP99Ms = ptr(pr.Latency.P99)
-				}
-			}
+			mr.Steps = append(mr.Steps, Step{HealthzP99Ms: p99, HealthzFailed: failed})
 		}
 		if runErr != nil {
 			return fmt.Errorf("load generator: %w", runErr)

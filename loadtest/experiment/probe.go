@@ -15,45 +15,35 @@ type probeConfig struct {
 	warmup, duration, timeout time.Duration
 }
 
-// probe is a running /healthz probe.
-type probe struct {
-	done chan struct{}
-	res  *loadtest.Result
-	err  error
-}
-
 // startProbe runs an open loop against /healthz with a new connection per
 // request, so that each probe also goes through the accept path, in its own
-// goroutine. Call wait exactly once.
-func startProbe(ctx context.Context, pc probeConfig) *probe {
-	p := &probe{done: make(chan struct{})}
+// goroutine. The wait it returns, to be called once, waits for the end and
+// returns the probes' p99 in ms (nil if the probe was off or got no answer)
+// and how many got no 200.
+func startProbe(ctx context.Context, pc probeConfig) (wait func() (p99 *float64, failed int64, err error)) {
 	if pc.rate <= 0 {
-		close(p.done)
-		return p
+		return func() (*float64, int64, error) { return nil, 0, nil }
 	}
+	done := make(chan struct{})
+	var res *loadtest.Result
+	var err error
 	go func() {
-		defer close(p.done)
-		res, err := loadtest.Run(ctx, loadtest.Config{
-			URL:      pc.url,
-			Rates:    []float64{pc.rate},
-			Close:    true,
-			Warmup:   pc.warmup,
-			Duration: pc.duration,
-			Timeout:  pc.timeout,
+		defer close(done)
+		res, err = loadtest.Run(ctx, loadtest.Config{
+			URL: pc.url, Rates: []float64{pc.rate}, Close: true,
+			Warmup: pc.warmup, Duration: pc.duration, Timeout: pc.timeout,
 		})
-		if err != nil {
-			p.err = fmt.Errorf("healthz probe: %w", err)
-			return
-		}
-		p.res = res
 	}()
-	return p
-}
-
-// wait returns the probe's result, nil if it was disabled.
-func (p *probe) wait() (*loadtest.Result, error) {
-	<-p.done
-	return p.res, p.err
+	return func() (p99 *float64, failed int64, _ error) {
+		<-done
+		if err != nil {
+			return nil, 0, fmt.Errorf("healthz probe: %w", err)
+		}
+		if res.Answered > 0 {
+			p99 = ptr(res.Latency.P99)
+		}
+		return p99, res.Requests - res.Outcomes.Status[200], nil
+	}
 }
 
 func ceilSecond(d time.Duration) time.Duration {

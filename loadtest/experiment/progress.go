@@ -6,52 +6,39 @@ import (
 	"time"
 )
 
-// PlannedRun is one run of a multi-run experiment as planned: what it
-// measures and how long it is expected to take.
-type PlannedRun struct {
-	// Label says what the run measures, e.g. "mode=offload pool=4".
-	Label string
-	// Duration is the run's planned time: warmup, measurement and the
-	// expected overhead of starting and stopping the server.
-	Duration time.Duration
+// plannedRun is one run of a multi-run experiment as planned: what it
+// measures, e.g. "mode=offload pool=4", and how long it should take,
+// warmup and the server's start and stop included.
+type plannedRun struct {
+	label    string
+	duration time.Duration
 }
 
-// Progress tells the person waiting for a multi-run experiment where it
+// progress tells the person waiting for a multi-run experiment where it
 // stands: one line per run start, such as
 //
 //	run 3 of 12 (mode=offload pool=4 engine=wrk), ~1m12s left
 //
-// The time left is the sum of the planned durations of this run and the
-// ones after it, so it is an estimate that does not drift with the
-// machine's noise.
-type Progress struct {
-	w    io.Writer
-	plan []PlannedRun
+// The time left is the planned time of this run and the ones after it, an
+// estimate that does not drift with the machine's noise. A nil w makes it
+// silent; write errors are ignored, as progress must never fail an
+// experiment.
+type progress struct {
+	w       io.Writer
+	plan    []plannedRun
+	started int
 }
 
-// NewProgress returns a reporter for plan that writes to w; a nil w makes
-// it silent.
-func NewProgress(w io.Writer, plan []PlannedRun) *Progress {
-	return &Progress{w: w, plan: plan}
-}
-
-// Total is the planned duration of the whole experiment.
-func (p *Progress) Total() time.Duration { return p.left(0) }
-
-// Start reports that run i (counting from 0) of the plan begins. Write
-// errors are ignored: progress must never fail an experiment.
-func (p *Progress) Start(i int) {
-	if p.w == nil || i < 0 || i >= len(p.plan) {
+// next reports that the next run of the plan begins.
+func (p *progress) next() {
+	i := p.started
+	p.started++
+	if p.w == nil || i >= len(p.plan) {
 		return
 	}
-	fmt.Fprintf(p.w, "run %d of %d (%s), ~%v left\n", i+1, len(p.plan), p.plan[i].Label, p.left(i).Round(time.Second))
-}
-
-// left is the planned time of runs i and later.
-func (p *Progress) left(i int) time.Duration {
-	var d time.Duration
+	var left time.Duration
 	for _, r := range p.plan[i:] {
-		d += r.Duration
+		left += r.duration
 	}
-	return d
+	fmt.Fprintf(p.w, "run %d of %d (%s), ~%v left\n", i+1, len(p.plan), p.plan[i].label, left.Round(time.Second))
 }

@@ -173,13 +173,12 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 		Started:  time.Now(),
 	}
 	runs := c.plan()
-	planned := make([]PlannedRun, len(runs))
-	for i, r := range runs {
-		planned[i] = PlannedRun{Label: r.label(), Duration: c.plannedDuration(r.engine)}
+	prog := &progress{w: c.Progress}
+	for _, r := range runs {
+		prog.plan = append(prog.plan, plannedRun{r.label(), c.plannedDuration(r.engine)})
 	}
-	progress := NewProgress(c.Progress, planned)
 	for i, r := range runs {
-		progress.Start(i)
+		prog.next()
 		row, err := c.runOne(ctx, r)
 		if err != nil {
 			return res, fmt.Errorf("sweep run %d of %d (%s): %w", i+1, len(runs), r.label(), err)
@@ -205,18 +204,6 @@ func (c *SweepConfig) serverSettings(r sweepRun) config.Config {
 	return s
 }
 
-// load is what an engine measured.
-type load struct {
-	requests   int64
-	throughput float64
-	p50, p99   float64
-	p999       float64
-	status503  int64
-	errors     int64
-	elapsed    float64
-	raw        string // wrk's output
-}
-
 // runOne measures one configuration on a fresh server.
 func (c *SweepConfig) runOne(ctx context.Context, r sweepRun) (Row, error) {
 	srv, err := observe.Start(ctx, observe.Config{Binary: c.Server, Server: c.serverSettings(r), Procs: c.Procs})
@@ -240,24 +227,21 @@ func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepR
 
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	probe := startProbe(loadCtx, probeConfig{
+	waitProbe := startProbe(loadCtx, probeConfig{
 		url: srv.URL("/healthz"), rate: c.ProbeRate, warmup: warmup, duration: c.Duration, timeout: c.ProbeTimeout,
 	})
-	var l load
-	switch r.engine {
-	case Wrk:
-		l, err = c.runWrk(loadCtx, srv)
-	default:
-		l, err = c.runBuiltin(loadCtx, srv)
+	run := c.runBuiltin
+	if r.engine == Wrk {
+		run = c.runWrk
 	}
+	row, err := run(loadCtx, srv)
 	if err != nil {
 		cancel()
-		probe.wait()
+		waitProbe()
 		return Row{}, err
 	}
-	pr, probeErr := probe.wait()
-	if probeErr != nil {
-		return Row{}, probeErr
+	if row.HealthzP99Ms, row.HealthzFailed, err = waitProbe(); err != nil {
+		return Row{}, err
 	}
 	if err := srv.Running(); err != nil {
 		return Row{}, err
@@ -267,17 +251,7 @@ func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepR
 		return Row{}, err
 	}
 
-	row := Row{
-		Mode: r.mode, Engine: r.engine, Pool: r.pool, Run: r.run,
-		Requests: l.requests, Throughput: l.throughput, P50Ms: l.p50, P99Ms: l.p99, P999Ms: l.p999,
-		Status503: l.status503, Errors: l.errors, ElapsedS: l.elapsed, WrkOutput: l.raw,
-	}
-	if pr != nil {
-		row.HealthzFailed = pr.Requests - pr.Outcomes.Status[200]
-		if pr.Answered > 0 {
-			row.HealthzP99Ms = ptr(pr.Latency.P99)
-		}
-	}
+	row.Mode, row.Engine, row.Pool, row.Run = r.mode, r.engine, r.pool, r.run
 	d := after.Since(before)
 	row.Accepted = int64(d.Counter(metrics.ConnectionsAccepted))
 	row.Completed = int64(d.Counter(metrics.JobsCompleted))
@@ -289,8 +263,9 @@ func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepR
 	return row, nil
 }
 
-// runBuiltin drives /data with offload/loadtest in a closed loop.
-func (c *SweepConfig) runBuiltin(ctx context.Context, srv *observe.Server) (load, error) {
+// runBuiltin drives /data with offload/loadtest in a closed loop and
+// returns the load's figures in a row.
+func (c *SweepConfig) runBuiltin(ctx context.Context, srv *observe.Server) (Row, error) {
 	res, err := loadtest.Run(ctx, loadtest.Config{
 		URL:         srv.URL("/data"),
 		Connections: c.Connections,
@@ -301,32 +276,27 @@ func (c *SweepConfig) runBuiltin(ctx context.Context, srv *observe.Server) (load
 		Progress:    c.Live,
 	})
 	if err != nil {
-		return load{}, fmt.Errorf("built-in load generator: %w", err)
+		return Row{}, fmt.Errorf("built-in load generator: %w", err)
 	}
 	if res.Interrupted {
-		return load{}, fmt.Errorf("built-in load generator: %w", context.Cause(ctx))
+		return Row{}, fmt.Errorf("built-in load generator: %w", context.Cause(ctx))
 	}
-	l := load{
-		requests:   res.Answered,
-		throughput: res.Throughput,
-		p50:        res.Latency.P50,
-		p99:        res.Latency.P99,
-		p999:       res.Latency.P999,
-		status503:  res.Outcomes.Status[503],
-		errors:     res.Outcomes.Errors(),
-		elapsed:    res.ElapsedSeconds,
+	row := Row{
+		Requests: res.Answered, Throughput: res.Throughput, ElapsedS: res.ElapsedSeconds,
+		P50Ms: res.Latency.P50, P99Ms: res.Latency.P99, P999Ms: res.Latency.P999,
+		Status503: res.Outcomes.Status[503], Errors: res.Outcomes.Errors(),
 	}
 	for code, n := range res.Outcomes.Status {
 		if code != 503 && (code < 200 || code > 299) {
-			l.errors += n
+			row.Errors += n
 		}
 	}
-	return l, nil
+	return row, nil
 }
 
-// runWrk drives /data with wrk: a discarded warmup run, then the measured
-// one.
-func (c *SweepConfig) runWrk(ctx context.Context, srv *observe.Server) (load, error) {
+// runWrk drives /data with wrk, a discarded warmup run and then the
+// measured one, and returns the load's figures in a row.
+func (c *SweepConfig) runWrk(ctx context.Context, srv *observe.Server) (Row, error) {
 	opts := wrk.Options{
 		Threads:     c.WrkThreads,
 		Connections: c.Connections,
@@ -338,25 +308,19 @@ func (c *SweepConfig) runWrk(ctx context.Context, srv *observe.Server) (load, er
 		warm := opts
 		warm.Duration = ceilSecond(c.Warmup)
 		if _, _, err := wrk.Run(ctx, warm); err != nil {
-			return load{}, fmt.Errorf("wrk warmup: %w", err)
+			return Row{}, fmt.Errorf("wrk warmup: %w", err)
 		}
 	}
 	opts.Duration = c.Duration
 	res, out, err := wrk.Run(ctx, opts)
 	if err != nil {
-		return load{}, err
+		return Row{}, err
 	}
 	// wrk counts every status of 400 or more together; /data answers
 	// nothing but 200 and 503.
-	return load{
-		requests:   res.Requests,
-		throughput: res.RequestsPerSec(),
-		p50:        durationMs(res.Latency.P50),
-		p99:        durationMs(res.Latency.P99),
-		p999:       durationMs(res.Latency.P99_9),
-		status503:  res.Errors.Status,
-		errors:     res.Errors.Socket(),
-		elapsed:    res.Runtime.Seconds(),
-		raw:        out,
+	return Row{
+		Requests: res.Requests, Throughput: res.RequestsPerSec(), ElapsedS: res.Runtime.Seconds(),
+		P50Ms: durationMs(res.Latency.P50), P99Ms: durationMs(res.Latency.P99), P999Ms: durationMs(res.Latency.P99_9),
+		Status503: res.Errors.Status, Errors: res.Errors.Socket(), WrkOutput: out,
 	}, nil
 }
