@@ -136,26 +136,18 @@ func (r *AcceptVsDoneResult) Panels() []chart.TimelinePanel {
 		if len(p.Lines) > 0 {
 			panels = append(panels, p)
 		}
-		if pts := run.Series["backlog"]; len(pts) > 0 {
-			conns.Lines = append(conns.Lines, chart.Line{Label: run.Mode + " backlog", Points: timelinePoints(pts)})
-		}
-		if pts := run.Series["connections"]; len(pts) > 0 {
-			conns.Lines = append(conns.Lines, chart.Line{Label: run.Mode + " open", Points: timelinePoints(pts)})
-		}
-		if pts := run.Series["queued"]; len(pts) > 0 && run.Mode == config.ModeOffload {
-			jobs.Lines = append(jobs.Lines, chart.Line{Label: run.Mode + " queued", Points: timelinePoints(pts)})
-		}
-		if pts := run.Series["running"]; len(pts) > 0 {
-			jobs.Lines = append(jobs.Lines, chart.Line{Label: run.Mode + " running", Points: timelinePoints(pts)})
-		}
-		if pts := run.Series["server cpu"]; len(pts) > 0 {
-			cpu.Lines = append(cpu.Lines, chart.Line{Label: run.Mode + " server", Points: timelinePoints(pts)})
-		}
-		if pts := run.Series["generator cpu"]; len(pts) > 0 {
-			cpu.Lines = append(cpu.Lines, chart.Line{Label: run.Mode + " generator", Points: timelinePoints(pts)})
-		}
-		if pts := run.Series["other cpu"]; len(pts) > 0 {
-			cpu.Lines = append(cpu.Lines, chart.Line{Label: run.Mode + " other", Points: timelinePoints(pts)})
+		for _, l := range []struct {
+			panel         *chart.TimelinePanel
+			series, label string
+		}{
+			{&conns, "backlog", "backlog"}, {&conns, "connections", "open"},
+			{&jobs, "queued", "queued"}, {&jobs, "running", "running"},
+			{&cpu, "server cpu", "server"}, {&cpu, "generator cpu", "generator"}, {&cpu, "other cpu", "other"},
+		} {
+			// Inline mode has no worker queue.
+			if pts := run.Series[l.series]; len(pts) > 0 && (l.series != "queued" || run.Mode == config.ModeOffload) {
+				l.panel.Lines = append(l.panel.Lines, chart.Line{Label: run.Mode + " " + l.label, Points: timelinePoints(pts)})
+			}
 		}
 	}
 	for _, p := range []chart.TimelinePanel{conns, jobs, cpu} {
