@@ -15,42 +15,42 @@ import (
 	"offload/overload"
 )
 
-// Row is one run of a sweep: one mode, pool size and engine.
+// Row is one run of a sweep: one mode, pool size and engine; or, in a
+// summary, the runs of one configuration (see Summarize).
 type Row struct {
 	Mode   string `json:"mode"`
 	Engine Engine `json:"engine"`
 	// Pool is the worker pool size; 0 in inline mode, which has no pool.
 	Pool int `json:"pool"`
-	// Run numbers the repetitions of a configuration from 1. In a
-	// summary row it is 0 and Runs is the number of runs summarised.
-	Run  int `json:"run,omitempty"`
-	Runs int `json:"runs,omitempty"`
-	// ThroughputMin and ThroughputMax are the range of Throughput over
-	// the runs of a summary row.
+	// Run numbers the repetitions of a configuration from 1; in a summary
+	// row it is 0, Runs is the number of runs summarised and
+	// ThroughputMin and ThroughputMax the range of Throughput over them.
+	Run           int     `json:"run,omitempty"`
+	Runs          int     `json:"runs,omitempty"`
 	ThroughputMin float64 `json:"req_per_s_min,omitempty"`
 	ThroughputMax float64 `json:"req_per_s_max,omitempty"`
 
 	// Requests is the number of /data responses in the measured time,
-	// whatever their status.
-	Requests int64 `json:"requests"`
-	// Throughput is Requests per measured second.
+	// whatever their status, and Throughput that per second; the
+	// latencies are in ms.
+	Requests   int64   `json:"requests"`
 	Throughput float64 `json:"req_per_s"`
 	P50Ms      float64 `json:"p50_ms"`
 	P99Ms      float64 `json:"p99_ms"`
 	P999Ms     float64 `json:"p99_9_ms"`
 
 	// HealthzP99Ms is the p99 latency of the /healthz probe, nil when the
-	// probe was off or got no answer.
-	HealthzP99Ms *float64 `json:"healthz_p99_ms"`
-	// HealthzFailed counts probe requests that got no 200.
-	HealthzFailed int64 `json:"healthz_failed"`
+	// probe was off or got no answer; HealthzFailed counts the probes that
+	// got no 200.
+	HealthzP99Ms  *float64 `json:"healthz_p99_ms"`
+	HealthzFailed int64    `json:"healthz_failed"`
 
-	// Status503 counts 503 responses (busy). wrk cannot tell status codes
-	// apart, so for wrk it counts every response with status >= 400.
+	// Status503 counts 503 responses (busy); wrk cannot tell status codes
+	// apart, so for wrk it counts every status >= 400. Errors counts
+	// requests without a response (timeouts, connect errors, resets) and
+	// responses with another non-2xx status.
 	Status503 int64 `json:"status_503"`
-	// Errors counts requests without a response (timeouts, connect
-	// errors, resets) plus responses with another non-2xx status.
-	Errors int64 `json:"errors"`
+	Errors    int64 `json:"errors"`
 
 	// Accepted, Completed and Rejected are the server's counters of
 	// accepted connections and of completed and rejected jobs over the
@@ -59,21 +59,17 @@ type Row struct {
 	Completed int64 `json:"completed"`
 	Rejected  int64 `json:"rejected"`
 
-	// ServerCPUMsPerRequest is the server's CPU time per completed job over
-	// the run: the real cost of a request, which exceeds -work by the
-	// HTTP and scheduling overhead and by the slowdown of sharing cores.
+	// ServerCPUMsPerRequest is the server's CPU time per completed job:
+	// the real cost of a request, which exceeds -work by the HTTP and
+	// scheduling overhead and by the slowdown of sharing cores.
 	ServerCPUMsPerRequest float64 `json:"server_cpu_ms_per_request"`
-	// ServerCPUCores is the server's CPU time divided by the run's wall
-	// time: how many cores it kept busy.
-	ServerCPUCores float64 `json:"server_cpu_cores"`
-	// GeneratorCPUCores is the same for the load generators: this
-	// process (the built-in engine and the probe) and wrk. On a small
-	// machine it is CPU the server did not get.
+	// The CPU cores used over the run's wall time: by the server, by the
+	// load generators (this process and wrk: on a small machine, CPU the
+	// server did not get) and by the rest of the machine (other processes
+	// and hypervisor steal: well above zero, the run was disturbed).
+	ServerCPUCores    float64 `json:"server_cpu_cores"`
 	GeneratorCPUCores float64 `json:"generator_cpu_cores"`
-	// OtherCPUCores is the CPU the rest of the machine used over the run:
-	// other processes and time stolen by the hypervisor. Well above zero,
-	// it marks a run disturbed by noise.
-	OtherCPUCores float64 `json:"other_cpu_cores"`
+	OtherCPUCores     float64 `json:"other_cpu_cores"`
 
 	// ElapsedS is the measured time in seconds.
 	ElapsedS float64 `json:"elapsed_s"`
@@ -140,13 +136,12 @@ func (c *SweepConfig) plan() []sweepRun {
 	return runs
 }
 
-// plannedDuration is how long one run is expected to take.
-func (c *SweepConfig) plannedDuration(e Engine) time.Duration {
-	warmup := c.Warmup
+// warmup is the warmup of a run with e, which for wrk is whole seconds.
+func (c *SweepConfig) warmup(e Engine) time.Duration {
 	if e == Wrk {
-		warmup = ceilSecond(warmup)
+		return ceilSecond(c.Warmup)
 	}
-	return warmup + c.Duration + runOverhead
+	return c.Warmup
 }
 
 // Sweep runs every configuration of c: for each it starts the server, loads
@@ -167,15 +162,11 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 		return nil, err
 	}
 	c.Settings = settings
-	res := &SweepResult{
-		Settings: c.settings(),
-		Machine:  observe.Describe(ctx),
-		Started:  time.Now(),
-	}
+	res := &SweepResult{Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now()}
 	runs := c.plan()
 	prog := &progress{w: c.Progress}
 	for _, r := range runs {
-		prog.plan = append(prog.plan, plannedRun{r.label(), c.plannedDuration(r.engine)})
+		prog.plan = append(prog.plan, plannedRun{r.label(), c.warmup(r.engine) + c.Duration + runOverhead})
 	}
 	for i, r := range runs {
 		prog.next()
@@ -189,8 +180,8 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 	return res, nil
 }
 
-// serverSettings are the server's settings of one run. The sweep measures the pool
-// under a closed loop, whose clients resend the moment they are answered:
+// serverSettings are the server's settings of one run. The sweep measures
+// the pool under a closed loop, whose clients resend the moment they are answered:
 // the static queue holds them, where the adaptive policy would refuse the
 // excess and the clients would turn its refusals into a loop of instant
 // 503s. So offload mode runs -overload static; make overload-experiment
@@ -220,15 +211,10 @@ func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepR
 	if err != nil {
 		return Row{}, err
 	}
-	warmup := c.Warmup
-	if r.engine == Wrk {
-		warmup = ceilSecond(warmup)
-	}
-
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	waitProbe := startProbe(loadCtx, probeConfig{
-		url: srv.URL("/healthz"), rate: c.ProbeRate, warmup: warmup, duration: c.Duration, timeout: c.ProbeTimeout,
+		url: srv.URL("/healthz"), rate: c.ProbeRate, warmup: c.warmup(r.engine), duration: c.Duration, timeout: c.ProbeTimeout,
 	})
 	run := c.runBuiltin
 	if r.engine == Wrk {

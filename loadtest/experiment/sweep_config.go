@@ -31,46 +31,42 @@ const runOverhead = 1500 * time.Millisecond
 type SweepConfig struct {
 	// Server is the server executable.
 	Server string
-	// Settings are the server's settings for every run, from
-	// config.Default(); the sweep sets Mode, Pool and Overload itself, and
-	// Work is the CPU time per /data request.
+	// Settings are the server's settings for every run; the sweep sets
+	// Mode, Pool and Overload itself, and Work is the CPU time per /data
+	// request.
 	Settings config.Config
 	// Procs is the server's GOMAXPROCS.
 	Procs int
 	// Pools are the worker pool sizes to measure in offload mode.
 	Pools []int
-	// Modes are the server modes to measure. Inline mode has no pool, so
-	// it runs once per engine, not once per pool size.
+	// Modes are the server modes to measure; inline mode, which has no
+	// pool, runs once per engine.
 	Modes []string
 	// Engines are the load generators; with several, each configuration is
-	// measured by each engine back to back, so that they can be compared on
-	// a noisy machine.
+	// measured by each engine back to back, to compare them on a noisy
+	// machine.
 	Engines []Engine
 
 	// Connections is the closed loop's number of connections.
 	Connections int
 	// Close sends "Connection: close": one request per connection.
 	Close bool
-	// Duration is the measured time of each run; whole seconds with wrk.
-	Duration time.Duration
-	// Warmup is load before the measurement, not recorded; 0 for none.
-	// wrk rounds it up to whole seconds.
-	Warmup time.Duration
-	// Timeout bounds each request; wrk rounds it up to whole seconds.
-	Timeout time.Duration
+	// Duration is the measured time of each run, Warmup the unrecorded
+	// load before it (0 for none) and Timeout the bound on each request;
+	// wrk takes Duration in whole seconds and rounds the others up.
+	Duration, Warmup, Timeout time.Duration
 	// WrkThreads is wrk's -t; Connections must be a multiple of it.
 	WrkThreads int
-	// Repeat is how many times each configuration is measured (>= 1). On
-	// a shared machine one run can be 25% off the next; the sweep is run
-	// Repeat times over, and the table and chart show the medians.
+	// Repeat is how many times the whole sweep is run over (>= 1), since
+	// on a shared machine one run can be 25% off the next; the table and
+	// chart show the medians.
 	Repeat int
 
-	// ProbeRate is how many /healthz requests per second a separate open
-	// loop sends during each run, each on a new connection, to measure
-	// whether the server's IO stays responsive while /data saturates it; 0
-	// disables the probe.
-	ProbeRate float64
-	// ProbeTimeout bounds each probe request.
+	// ProbeRate is the rate of a separate open loop of /healthz requests
+	// during each run, each on a new connection, which shows whether the
+	// server's IO stays responsive while /data saturates it; 0 disables
+	// it. ProbeTimeout bounds each probe request.
+	ProbeRate    float64
 	ProbeTimeout time.Duration
 
 	// Progress, if set, receives a line as each run starts.
@@ -85,20 +81,12 @@ type SweepConfig struct {
 // 5 s each after 1 s warmup, GOMAXPROCS set to the number of CPUs.
 func DefaultSweepConfig() SweepConfig {
 	return SweepConfig{
-		Server:       "bin/server",
-		Settings:     config.Default(),
-		Procs:        runtime.NumCPU(),
-		Pools:        []int{1, 2, 3, 4, 8},
-		Modes:        []string{config.ModeOffload, config.ModeInline},
-		Engines:      []Engine{Builtin},
-		Connections:  32,
-		Duration:     5 * time.Second,
-		Warmup:       time.Second,
-		Timeout:      10 * time.Second,
-		WrkThreads:   1,
-		Repeat:       1,
-		ProbeRate:    20,
-		ProbeTimeout: 5 * time.Second,
+		Server: "bin/server", Settings: config.Default(), Procs: runtime.NumCPU(),
+		Pools:       []int{1, 2, 3, 4, 8},
+		Modes:       []string{config.ModeOffload, config.ModeInline},
+		Engines:     []Engine{Builtin},
+		Connections: 32, Duration: 5 * time.Second, Warmup: time.Second, Timeout: 10 * time.Second,
+		WrkThreads: 1, Repeat: 1, ProbeRate: 20, ProbeTimeout: 5 * time.Second,
 	}
 }
 
@@ -172,24 +160,14 @@ type SweepSettings struct {
 
 func (c *SweepConfig) settings() SweepSettings {
 	s := SweepSettings{
-		Server:      c.Server,
-		ServerArgs:  c.Settings.Args(),
-		Procs:       c.Procs,
-		Pools:       slices.Sorted(slices.Values(c.Pools)),
-		Modes:       c.Modes,
-		Engines:     c.Engines,
-		Connections: c.Connections,
-		Close:       c.Close,
-		DurationS:   c.Duration.Seconds(),
-		WarmupS:     c.Warmup.Seconds(),
-		TimeoutS:    c.Timeout.Seconds(),
-		ProbeRate:   c.ProbeRate,
-		Repeat:      c.Repeat,
+		Server: c.Server, ServerArgs: c.Settings.Args(), Procs: c.Procs, Modes: c.Modes, Engines: c.Engines,
+		Connections: c.Connections, Close: c.Close, Work: c.Settings.Work.String(), Repeat: c.Repeat,
+		DurationS: c.Duration.Seconds(), WarmupS: c.Warmup.Seconds(), TimeoutS: c.Timeout.Seconds(),
+		ProbeRate: c.ProbeRate,
 	}
-	if !slices.Contains(c.Modes, config.ModeOffload) {
-		s.Pools = nil
+	if slices.Contains(c.Modes, config.ModeOffload) {
+		s.Pools = slices.Sorted(slices.Values(c.Pools))
 	}
-	s.Work = c.Settings.Work.String()
 	if slices.Contains(c.Engines, Wrk) {
 		s.WrkThreads = c.WrkThreads
 	}
