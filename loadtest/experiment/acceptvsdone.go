@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"offload/loadtest"
@@ -34,61 +35,56 @@ type ModeRun struct {
 	// Pool is the worker pool size, 0 in inline mode.
 	Pool int `json:"pool"`
 
-	// Series are the server's stats by name as the server prints them
-	// ("accepted/s", "closed/s", "submitted/s", "completed/s",
-	// "rejected/s", "dropped/s" per second over each interval; "queued",
-	// "running", "connections" at its end), at seconds since the start of
-	// the ramp by the server's clock.
+	// Series are the server's stats by name as it prints them (per second
+	// over each interval: "accepted/s", "closed/s", "submitted/s",
+	// "completed/s", "rejected/s", "dropped/s"; at its end: "queued",
+	// "running", "connections"), and four the experiment samples itself:
+	// "backlog", the kernel's listen queue (see observe.ListenQueue), and
+	// "server cpu", "generator cpu" and "other cpu", the cores used by the
+	// server, this process and the rest of the machine; at seconds since
+	// the start of the ramp by the server's clock.
 	Series map[string][]loadtest.Point `json:"series"`
-	// The experiment samples four more series itself at the same
-	// interval: "backlog", the kernel's listen queue (see
-	// observe.ListenQueue), and "server cpu", "generator cpu" and
-	// "other cpu", the CPU cores used by the server, by this process and
-	// by the rest of the machine.
-	//
 	// StatsLines counts the server's stats records during the ramp.
 	StatsLines int `json:"stats_lines"`
 	// Steps summarises each rate step.
 	Steps []Step `json:"steps"`
 
-	// Load summarises the generator's view of the whole run.
-	Requests   int64            `json:"requests"`
-	Throughput float64          `json:"req_per_s"`
-	Latency    loadtest.Latency `json:"latency_ms"`
-	// LatencyByStatus separates, say, fast 503s from slow 200s.
+	// The generator's view of the whole run; LatencyByStatus separates,
+	// say, fast 503s from slow 200s, and ElapsedS is the ramp plus the
+	// time the last requests took.
+	Requests        int64                    `json:"requests"`
+	Throughput      float64                  `json:"req_per_s"`
+	Latency         loadtest.Latency         `json:"latency_ms"`
 	LatencyByStatus map[int]loadtest.Latency `json:"latency_ms_by_status"`
 	Outcomes        loadtest.Outcomes        `json:"outcomes"`
-	// ElapsedS is the ramp plus the time the last requests took to finish.
-	ElapsedS float64 `json:"elapsed_s"`
+	ElapsedS        float64                  `json:"elapsed_s"`
 	// Scrapes and ScrapeFailures count the /metrics scrapes made during
 	// the ramp; a failed scrape got no answer within the interval.
 	Scrapes        int `json:"scrapes"`
 	ScrapeFailures int `json:"scrape_failures"`
 }
 
-// Step summarises one rate step of a mode's run from the scraped series:
-// per-second rates are means over the step, gauges are maxima.
+// Step summarises one rate step of a mode's run from the series: rates
+// per second are means over the step, gauges maxima. MaxBacklog is the
+// most connections waiting in the kernel's listen queue, not yet accepted;
+// the CPU figures are mean cores used by the server, the load generator
+// (this process, probe included) and the rest of the machine (other
+// processes and hypervisor steal, the noise of a shared machine).
 type Step struct {
-	Offered    float64 `json:"offered_per_s"`
-	StartS     float64 `json:"start_s"`
-	EndS       float64 `json:"end_s"`
-	Accepted   float64 `json:"accepted_per_s"`
-	Closed     float64 `json:"closed_per_s"`
-	Completed  float64 `json:"completed_per_s"`
-	Rejected   float64 `json:"rejected_per_s"`
-	MaxQueued  float64 `json:"max_queued"`
-	MaxRunning float64 `json:"max_running"`
-	MaxConns   float64 `json:"max_connections"`
-	// MaxBacklog is the most connections seen waiting in the kernel's
-	// listen queue, not yet accepted by the server.
-	MaxBacklog float64 `json:"max_backlog"`
-	// ServerCPU and GeneratorCPU are the mean CPU cores used by the server
-	// and by the load generator (this process, probe included).
+	Offered      float64 `json:"offered_per_s"`
+	StartS       float64 `json:"start_s"`
+	EndS         float64 `json:"end_s"`
+	Accepted     float64 `json:"accepted_per_s"`
+	Closed       float64 `json:"closed_per_s"`
+	Completed    float64 `json:"completed_per_s"`
+	Rejected     float64 `json:"rejected_per_s"`
+	MaxQueued    float64 `json:"max_queued"`
+	MaxRunning   float64 `json:"max_running"`
+	MaxConns     float64 `json:"max_connections"`
+	MaxBacklog   float64 `json:"max_backlog"`
 	ServerCPU    float64 `json:"server_cpu_cores"`
 	GeneratorCPU float64 `json:"generator_cpu_cores"`
-	// OtherCPU is the mean CPU the rest of the machine took: other
-	// processes and hypervisor steal, the noise of a shared machine.
-	OtherCPU float64 `json:"other_cpu_cores"`
+	OtherCPU     float64 `json:"other_cpu_cores"`
 	// HealthzP99Ms is the p99 of the /healthz probe during the step, nil
 	// if the probe was off or got no answer.
 	HealthzP99Ms  *float64 `json:"healthz_p99_ms"`
@@ -114,10 +110,7 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	}
 	c.Settings = settings
 	res := &AcceptVsDoneResult{
-		Settings: c.settings(),
-		Machine:  observe.Describe(ctx),
-		Started:  time.Now(),
-		Rates:    slices.Clone(c.Rates),
+		Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now(), Rates: slices.Clone(c.Rates),
 	}
 	measure := len(c.Rates) == 0
 	steps := len(c.Rates)
@@ -188,13 +181,8 @@ func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (
 	var capacity float64
 	err := c.withServer(ctx, mode, nil, func(srv *observe.Server) error {
 		res, err := loadtest.Run(ctx, loadtest.Config{
-			URL:         srv.URL("/data"),
-			Connections: c.CapacityConnections,
-			Close:       true,
-			Duration:    c.CapacityTime,
-			Warmup:      c.CapacityTime / 4,
-			Timeout:     c.Timeout,
-			Progress:    c.Live,
+			URL: srv.URL("/data"), Connections: c.CapacityConnections, Close: true,
+			Duration: c.CapacityTime, Warmup: c.CapacityTime / 4, Timeout: c.Timeout, Progress: c.Live,
 		})
 		if err != nil {
 			return fmt.Errorf("load generator: %w", err)
@@ -224,16 +212,10 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 	stats := &statsCollector{}
 	err := c.withServer(ctx, mode, stats.add, func(srv *observe.Server) error {
 		cfg := loadtest.Config{
-			URL:            srv.URL("/data"),
-			Rates:          rates,
-			MaxInflight:    c.MaxInflight,
-			Close:          true,
-			Duration:       time.Duration(len(rates)) * c.Step,
-			Timeout:        c.Timeout,
-			Progress:       c.Live,
-			ScrapeURL:      srv.URL("/metrics"),
-			ScrapeInterval: c.ScrapeInterval,
-			ScrapeMetrics:  []string{"offload_connections_accepted_total"},
+			URL: srv.URL("/data"), Rates: rates, MaxInflight: c.MaxInflight, Close: true,
+			Duration: time.Duration(len(rates)) * c.Step, Timeout: c.Timeout, Progress: c.Live,
+			ScrapeURL: srv.URL("/metrics"), ScrapeInterval: c.ScrapeInterval,
+			ScrapeMetrics: []string{"offload_connections_accepted_total"},
 		}
 		var res *loadtest.Result
 		var runErr error
@@ -243,27 +225,15 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			defer close(loadDone)
 			res, runErr = loadtest.Run(ctx, cfg)
 		}()
-		type sampled struct {
-			snaps []observe.Snapshot
-			err   error
-		}
-		sampling := make(chan sampled, 1)
-		go func() {
-			snaps, err := srv.Sample(ctx, c.ScrapeInterval, loadDone)
-			sampling <- sampled{snaps, err}
-		}()
+		var snaps []observe.Snapshot
+		var sampleErr error
+		var sampling sync.WaitGroup
+		sampling.Go(func() { snaps, sampleErr = srv.Sample(ctx, c.ScrapeInterval, loadDone) })
 
 		// One probe per step, each started on the step's schedule.
-		probes := make([]func() (*float64, int64, error), 0, len(rates))
-		timer := time.NewTimer(0)
-		defer timer.Stop()
+		var probes []func() (*float64, int64, error)
 		for k := range rates {
-			timer.Reset(time.Until(start.Add(time.Duration(k) * c.Step)))
-			select {
-			case <-ctx.Done():
-			case <-timer.C:
-			}
-			if ctx.Err() != nil {
+			if !sleepUntil(ctx, start.Add(time.Duration(k)*c.Step)) {
 				break
 			}
 			probes = append(probes, startProbe(ctx, probeConfig{
@@ -271,7 +241,7 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			}))
 		}
 		<-loadDone
-		own := <-sampling
+		sampling.Wait()
 		// A crash explains any failure below better than its own message.
 		if err := srv.Running(); err != nil {
 			return err
@@ -298,11 +268,11 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		if err := stats.waitUntil(ctx, end, 2*c.ScrapeInterval+time.Second); err != nil {
 			return err
 		}
-		if own.err != nil {
-			return own.err
+		if sampleErr != nil {
+			return sampleErr
 		}
 		mr.Series = stats.series(end)
-		if err := addUsageSeries(mr.Series, own.snaps, start); err != nil {
+		if err := addUsageSeries(mr.Series, snaps, start); err != nil {
 			return err
 		}
 		mr.StatsLines = stats.count()
@@ -315,12 +285,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 // fill records the generator's result and summarises the series step by
 // step.
 func (mr *ModeRun) fill(res *loadtest.Result, rates []float64, step, interval time.Duration) {
-	mr.Requests = res.Answered
-	mr.Throughput = res.Throughput
-	mr.Latency = res.Latency
-	mr.LatencyByStatus = res.LatencyByStatus
-	mr.Outcomes = res.Outcomes
-	mr.ElapsedS = res.ElapsedSeconds
+	mr.Requests, mr.Throughput, mr.ElapsedS = res.Answered, res.Throughput, res.ElapsedSeconds
+	mr.Latency, mr.LatencyByStatus, mr.Outcomes = res.Latency, res.LatencyByStatus, res.Outcomes
 	if sc := res.Scrape; sc != nil {
 		mr.Scrapes, mr.ScrapeFailures = sc.Scrapes, sc.Failures
 	}
@@ -329,9 +295,7 @@ func (mr *ModeRun) fill(res *loadtest.Result, rates []float64, step, interval ti
 			mr.Steps = append(mr.Steps, Step{})
 		}
 		st := &mr.Steps[k]
-		st.Offered = rate
-		st.StartS = (time.Duration(k) * step).Seconds()
-		st.EndS = (time.Duration(k+1) * step).Seconds()
+		st.Offered, st.StartS, st.EndS = rate, (time.Duration(k) * step).Seconds(), (time.Duration(k+1) * step).Seconds()
 		from, to := st.StartS, st.EndS
 		st.Accepted = meanRate(mr.Series["accepted/s"], from, to, interval)
 		st.Closed = meanRate(mr.Series["closed/s"], from, to, interval)

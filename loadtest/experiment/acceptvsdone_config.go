@@ -26,9 +26,9 @@ import (
 type AcceptVsDoneConfig struct {
 	// Server is the server executable.
 	Server string
-	// Settings are the server's settings for both modes, from
-	// config.Default(); the experiment sets Mode, Pool, Overload and
-	// StatsInterval itself, and Work is the CPU time per /data request.
+	// Settings are the server's settings for both modes; the experiment
+	// sets Mode, Pool, Overload and StatsInterval itself, and Work is the
+	// CPU time per /data request.
 	Settings config.Config
 	// Modes are the modes to run, in order.
 	Modes []string
@@ -55,12 +55,12 @@ type AcceptVsDoneConfig struct {
 	// Timeout bounds each request.
 	Timeout time.Duration
 	// ScrapeInterval is the resolution of the timelines: the server's
-	// -stats-interval, and the time between snapshots of the server (listen
-	// queue, CPU use) and between the load generator's scrapes of /metrics.
+	// -stats-interval, and the time between snapshots of the server and
+	// between the load generator's scrapes of /metrics.
 	ScrapeInterval time.Duration
-	// ProbeRate is the /healthz probe's rate during the ramp (0 disables
-	// it); each step is probed separately so that its p99 shows when IO
-	// stops being responsive.
+	// ProbeRate is the /healthz probe's rate (0 disables it), probed step
+	// by step so that each step's p99 shows when IO stops being
+	// responsive; ProbeTimeout bounds each probe.
 	ProbeRate    float64
 	ProbeTimeout time.Duration
 
@@ -76,21 +76,13 @@ type AcceptVsDoneConfig struct {
 // of 0.5, 1, 1.5, 2 and 3 times the measured capacity for 5 s each.
 func DefaultAcceptVsDoneConfig() AcceptVsDoneConfig {
 	return AcceptVsDoneConfig{
-		Server:              "bin/server",
-		Settings:            config.Default(),
-		Modes:               []string{config.ModeOffload, config.ModeInline},
-		OffloadProcs:        2,
-		OffloadPool:         1,
-		InlineProcs:         1,
-		RateFactors:         []float64{0.5, 1, 1.5, 2, 3},
-		CapacityTime:        2 * time.Second,
-		CapacityConnections: 8,
-		Step:                5 * time.Second,
-		MaxInflight:         1000,
-		Timeout:             10 * time.Second,
-		ScrapeInterval:      time.Second,
-		ProbeRate:           20,
-		ProbeTimeout:        5 * time.Second,
+		Server: "bin/server", Settings: config.Default(),
+		Modes:        []string{config.ModeOffload, config.ModeInline},
+		OffloadProcs: 2, OffloadPool: 1, InlineProcs: 1,
+		RateFactors:  []float64{0.5, 1, 1.5, 2, 3},
+		CapacityTime: 2 * time.Second, CapacityConnections: 8,
+		Step: 5 * time.Second, MaxInflight: 1000, Timeout: 10 * time.Second, ScrapeInterval: time.Second,
+		ProbeRate: 20, ProbeTimeout: 5 * time.Second,
 	}
 }
 
