@@ -139,7 +139,8 @@ func Cluster(ctx context.Context, c ClusterConfig) (res *ClusterResult, err erro
 			return nil, fmt.Errorf("HAProxy does not have s%d up: %w; its log: %s", i+1, err, proxyLog.String())
 		}
 	}
-	c.progress("three servers behind HAProxy on %s; load at %.0f req/s; restarting each in turn", front, c.Rate)
+	progressf(c.Progress, "cluster: three servers behind HAProxy on %s; load at %.0f req/s; restarting each in turn",
+		front, c.Rate)
 
 	// The load runs for as long as the restarts could take, plus settling;
 	// it is cancelled once the last restart has settled.
@@ -173,7 +174,8 @@ func Cluster(ctx context.Context, c ClusterConfig) (res *ClusterResult, err erro
 				return fmt.Errorf("HAProxy did not take s%d back: %w", i+1, err)
 			}
 			res.Restarts = append(res.Restarts, Restart{Instance: i + 1, Stopped: stopped.Seconds(), Up: time.Since(t1).Seconds()})
-			c.progress("s%d: exited 0 %v after SIGTERM, up again in HAProxy %v later", i+1, stopped.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+			progressf(c.Progress, "cluster: s%d: exited 0 %v after SIGTERM, up again in HAProxy %v later",
+				i+1, stopped.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 		}
 		sleepUntil(ctx, time.Now().Add(c.Settle))
 		return nil
@@ -185,12 +187,6 @@ func Cluster(ctx context.Context, c ClusterConfig) (res *ClusterResult, err erro
 	// Cancelled on purpose: the result covers the whole run.
 	res.Load.Interrupted = false
 	return res, nil
-}
-
-func (c *ClusterConfig) progress(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "cluster: "+format+"\n", args...)
-	}
 }
 
 // waitUntil polls cond until it holds or limit passes.

@@ -177,20 +177,14 @@ func (r *SweepResult) Table() string {
 // not use both engines.
 func (r *SweepResult) Comparison() string {
 	type key struct {
-		mode string
-		pool int
-		run  int
+		mode      string
+		pool, run int
 	}
+	// The built-in engine's runs, and its summaries as run 0.
 	builtin := map[key]Row{}
-	for _, row := range r.summary() {
+	for _, row := range slices.Concat(r.Rows, r.summary()) {
 		if row.Engine == Builtin {
-			builtin[key{row.Mode, row.Pool, 0}] = row
-		}
-	}
-	runs := map[key]Row{}
-	for _, row := range r.Rows {
-		if row.Engine == Builtin {
-			runs[key{row.Mode, row.Pool, row.Run}] = row
+			builtin[key{row.Mode, row.Pool, row.Run}] = row
 		}
 	}
 	var b strings.Builder
@@ -208,7 +202,7 @@ func (r *SweepResult) Comparison() string {
 			if row.Engine != Wrk || row.Mode != w.Mode || row.Pool != w.Pool {
 				continue
 			}
-			if pb, ok := runs[key{row.Mode, row.Pool, row.Run}]; ok && pb.Throughput > 0 {
+			if pb, ok := builtin[key{row.Mode, row.Pool, row.Run}]; ok && pb.Throughput > 0 {
 				pairs = append(pairs, fmt.Sprintf("%.2f", row.Throughput/pb.Throughput))
 			}
 		}
@@ -247,21 +241,17 @@ func (r *SweepResult) ChartPoints() []chart.SweepPoint {
 	}
 	var pts []chart.SweepPoint
 	for _, row := range rows {
-		name := row.Mode
+		name, at := row.Mode, []int{row.Pool}
 		if row.Mode == config.ModeInline {
-			name = "inline (no pool)"
+			name, at = "inline (no pool)", pools
 		}
 		if len(engines) > 1 {
 			name += ", " + string(row.Engine)
 		}
 		p99 := time.Duration(row.P99Ms * float64(time.Millisecond))
-		if row.Mode == config.ModeInline {
-			for _, pool := range pools {
-				pts = append(pts, chart.SweepPoint{Series: name, Pool: pool, Throughput: row.Throughput, P99: p99})
-			}
-			continue
+		for _, pool := range at {
+			pts = append(pts, chart.SweepPoint{Series: name, Pool: pool, Throughput: row.Throughput, P99: p99})
 		}
-		pts = append(pts, chart.SweepPoint{Series: name, Pool: row.Pool, Throughput: row.Throughput, P99: p99})
 	}
 	return pts
 }

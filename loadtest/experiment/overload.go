@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,12 +110,12 @@ func Overload(ctx context.Context, c OverloadConfig) (*OverloadResult, error) {
 		return nil, err
 	}
 	c.WorkIterationNs = settings.WorkIterationNs
-	c.progress("measuring capacity and single-request latency at -work %v and %v", c.Work, 2*c.Work)
+	progressf(c.Progress, "overload: measuring capacity and single-request latency at -work %v and %v", c.Work, 2*c.Work)
 	if res.Baseline, err = c.baseline(ctx); err != nil {
 		return nil, err
 	}
 	res.Baseline.IterationNs = c.WorkIterationNs
-	c.progress("capacity %.0f/s, W %.2f ms; doubled work: %.0f/s, %.2f ms",
+	progressf(c.Progress, "overload: capacity %.0f/s, W %.2f ms; doubled work: %.0f/s, %.2f ms",
 		res.Baseline.Capacity, res.Baseline.W, res.Baseline.CapacityDoubled, res.Baseline.WDoubled)
 	for _, p := range c.Policies {
 		run, err := c.runPolicy(ctx, p, res.Baseline, res.Phases)
@@ -126,21 +128,12 @@ func Overload(ctx context.Context, c OverloadConfig) (*OverloadResult, error) {
 	return res, nil
 }
 
-func (c *OverloadConfig) progress(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "overload: "+format+"\n", args...)
-	}
-}
-
+// scaledPhases are the phases with every length times Scale.
 func (c *OverloadConfig) scaledPhases() []Phase {
-	out := make([]Phase, len(c.Phases))
-	for i, p := range c.Phases {
-		p.Length = time.Duration(float64(p.Length) * c.Scale)
-		p.Settle = time.Duration(float64(p.Settle) * c.Scale)
-		if p.BurstEvery > 0 {
-			p.BurstEvery = time.Duration(float64(p.BurstEvery) * c.Scale)
-		}
-		out[i] = p
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * c.Scale) }
+	out := slices.Clone(c.Phases)
+	for i, p := range out {
+		out[i].Length, out[i].Settle, out[i].BurstEvery = scale(p.Length), scale(p.Settle), scale(p.BurstEvery)
 	}
 	return out
 }
@@ -222,7 +215,7 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 		if !sleepUntil(ctx, begin.Add(at)) {
 			break
 		}
-		c.progress("%s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
+		progressf(c.Progress, "overload: %s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
 		phaseWG.Go(func() {
 			loads[i], errs[i] = runPhase(ctx, srv, ph, b, c.Work, time.Since(begin))
 			if errs[i] != nil {
@@ -242,12 +235,7 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 		run.Phases = append(run.Phases, l.result(probe.Records, states))
 	}
 	run.Timeline = timeline(loads, states, 250*time.Millisecond)
-	var healthz []time.Duration
-	for _, r := range probe.Records {
-		if r.Status == 200 {
-			healthz = append(healthz, r.Latency)
-		}
-	}
+	healthz, _ := okLatencies(probe.Records, 0, math.MaxInt64)
 	run.HealthzP99, run.HealthzN = quantileMs(healthz, 0.99), len(probe.Records)
 	return run, nil
 }
@@ -262,6 +250,21 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-timer.C:
 		return true
 	}
+}
+
+// okLatencies are the latencies of the records sent in [from, to) that
+// got 200; failed counts the others.
+func okLatencies(recs []loadtest.Record, from, to time.Duration) (lat []time.Duration, failed int64) {
+	for _, r := range recs {
+		switch {
+		case r.At < from || r.At >= to:
+		case r.Status == 200:
+			lat = append(lat, r.Latency)
+		default:
+			failed++
+		}
+	}
+	return lat, failed
 }
 
 // phaseLoad is what a phase sent and got back.
@@ -336,17 +339,8 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 		}
 	}
 	from, to := l.offset+l.phase.Settle, l.offset+l.phase.Length
-	var healthz []time.Duration
-	for _, p := range probes {
-		if p.At < from || p.At >= to {
-			continue
-		}
-		if p.Status != 200 {
-			r.HealthzFailed++
-			continue
-		}
-		healthz = append(healthz, p.Latency)
-	}
+	healthz, failed := okLatencies(probes, from, to)
+	r.HealthzFailed = failed
 	r.HealthzN = int64(len(healthz)) + r.HealthzFailed
 	r.HealthzP99 = quantileMs(healthz, 0.99)
 	var n, over, unready int

@@ -42,3 +42,10 @@ func (p *progress) next() {
 	}
 	fmt.Fprintf(p.w, "run %d of %d (%s), ~%v left\n", i+1, len(p.plan), p.plan[i].label, left.Round(time.Second))
 }
+
+// progressf writes a line for the person waiting, if w is set.
+func progressf(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
