@@ -271,11 +271,10 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		if sampleErr != nil {
 			return sampleErr
 		}
-		mr.Series = stats.series(end)
+		mr.Series, mr.StatsLines = stats.series(end)
 		if err := addUsageSeries(mr.Series, snaps, start); err != nil {
 			return err
 		}
-		mr.StatsLines = stats.count()
 		mr.fill(res, rates, c.Step, c.ScrapeInterval)
 		return nil
 	})

@@ -101,8 +101,9 @@ func (s *statsCollector) waitUntil(ctx context.Context, t, limit time.Duration) 
 	}
 }
 
-// series returns the points up to end, by short name.
-func (s *statsCollector) series(end time.Duration) map[string][]loadtest.Point {
+// series returns the points up to end, by short name, and the number of
+// records.
+func (s *statsCollector) series(end time.Duration) (map[string][]loadtest.Point, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string][]loadtest.Point, len(s.points))
@@ -113,13 +114,7 @@ func (s *statsCollector) series(end time.Duration) map[string][]loadtest.Point {
 			}
 		}
 	}
-	return out
-}
-
-func (s *statsCollector) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
+	return out, s.n
 }
 
 // meanRate averages the rate points whose interval lies within [from, to].

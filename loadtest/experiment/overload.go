@@ -201,8 +201,8 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 			URL: srv.URL("/healthz"), Rates: []float64{100}, Duration: total + time.Minute, Timeout: 5 * time.Second, Record: true,
 		})
 	})
-	samples := make(chan []stateSample, 1)
-	wg.Go(func() { samples <- sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
+	var states []stateSample
+	wg.Go(func() { states = sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
 
 	// Each phase starts on schedule, while the last one's requests in
 	// flight are still being answered: a gap would let the queue drain and
@@ -230,7 +230,6 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 	if err := errors.Join(append(errs, probeErr, ctx.Err())...); err != nil {
 		return run, err
 	}
-	states := <-samples
 	for _, l := range loads {
 		run.Phases = append(run.Phases, l.result(probe.Records, states))
 	}
