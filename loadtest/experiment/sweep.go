@@ -214,7 +214,8 @@ func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepR
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	waitProbe := startProbe(loadCtx, probeConfig{
-		url: srv.URL("/healthz"), rate: c.ProbeRate, warmup: c.warmup(r.engine), duration: c.Duration, timeout: c.ProbeTimeout,
+		url: srv.URL("/healthz"), rate: c.ProbeRate,
+		warmup: c.warmup(r.engine), duration: c.Duration, timeout: c.ProbeTimeout,
 	})
 	run := c.runBuiltin
 	if r.engine == Wrk {
