@@ -112,13 +112,10 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	res := &AcceptVsDoneResult{
 		Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now(), Rates: slices.Clone(c.Rates),
 	}
-	measure := len(c.Rates) == 0
-	steps := len(c.Rates)
-	if measure {
-		steps = len(c.RateFactors)
-	}
+	measure, steps := len(c.Rates) == 0, len(c.Rates)
 	prog := &progress{w: c.Progress}
 	if measure {
+		steps = len(c.RateFactors)
 		for _, m := range c.Modes {
 			prog.plan = append(prog.plan, plannedRun{"capacity, " + c.label(m), c.CapacityTime + runOverhead})
 		}
