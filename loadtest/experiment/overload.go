@@ -268,17 +268,18 @@ func okLatencies(recs []loadtest.Record, from, to time.Duration) (lat []time.Dur
 
 // phaseLoad is what a phase sent and got back.
 type phaseLoad struct {
-	phase          Phase
-	offset         time.Duration // from the start of the policy's run
-	bulk, urgent   *loadtest.Result
-	w, capacity    float64
-	budget         time.Duration
-	offeredPerSec  float64
-	measuredLength time.Duration
+	phase         Phase
+	offset        time.Duration // from the start of the policy's run
+	bulk, urgent  *loadtest.Result
+	w, capacity   float64
+	budget        time.Duration
+	offeredPerSec float64
 }
 
+// runPhase sends the phase's load, offset into the policy's run, and waits
+// for its answers.
 func runPhase(ctx context.Context, srv *observe.Server, ph Phase, b Baseline, work time.Duration, offset time.Duration) (phaseLoad, error) {
-	l := phaseLoad{phase: ph, offset: offset, w: b.W, capacity: b.Capacity, measuredLength: ph.Length - ph.Settle}
+	l := phaseLoad{phase: ph, offset: offset, w: b.W, capacity: b.Capacity}
 	url := srv.URL("/data")
 	if ph.Doubled {
 		url = srv.URL("/data?work=" + (2 * work).String())
