@@ -25,18 +25,16 @@ func NewResultsDir(base, name string) (string, error) {
 		return "", fmt.Errorf("results directory: %w", err)
 	}
 	stem := filepath.Join(base, name+"-"+time.Now().Format("20060102-150405"))
-	for i := 1; ; i++ {
-		dir := stem
-		if i > 1 {
-			dir = fmt.Sprintf("%s-%d", stem, i)
-		}
+	dir := stem
+	for i := 2; ; i++ {
 		err := os.Mkdir(dir, 0o755)
 		if err == nil {
 			return dir, nil
 		}
-		if !errors.Is(err, fs.ErrExist) || i == 100 {
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
 			return "", fmt.Errorf("results directory: %w", err)
 		}
+		dir = fmt.Sprintf("%s-%d", stem, i)
 	}
 }
 

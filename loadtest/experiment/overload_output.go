@@ -47,14 +47,11 @@ func (r *OverloadResult) Markdown() string {
 	b.WriteString("Goodput is 200s per second over C; 200 p99 also as a multiple of W. ")
 	b.WriteString("`overloaded` and `unready` are the shares of quarter-second samples in which the server said so.\n\n")
 	b.WriteString(r.Table())
-	b.WriteString("\n/healthz p99 over the whole run: ")
-	for i, run := range r.Runs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s %.2f ms (%d probes)", run.Policy.Name, run.HealthzP99, run.HealthzN)
+	var healthz []string
+	for _, run := range r.Runs {
+		healthz = append(healthz, fmt.Sprintf("%s %.2f ms (%d probes)", run.Policy.Name, run.HealthzP99, run.HealthzN))
 	}
-	b.WriteString(".\n")
+	fmt.Fprintf(&b, "\n/healthz p99 over the whole run: %s.\n", strings.Join(healthz, ", "))
 	return b.String()
 }
 
