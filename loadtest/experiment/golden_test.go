@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -68,12 +69,17 @@ func TestGoldenSweep(t *testing.T) {
 	for _, name := range []string{"sweep", "wrk-sweep"} {
 		t.Run(name, func(t *testing.T) {
 			d := "../../docs/experiment/" + name
-			checkGolden(t, d+"-results.json", &SweepResult{}, golden{
+			var res SweepResult
+			checkGolden(t, d+"-results.json", &res, golden{
 				SweepJSON:       d + "-results.json",
 				SweepCSV:        d + "-results.csv",
 				SweepSummaryCSV: d + "-summary.csv",
 				SweepTable:      d + "-table.md",
 			})
+			// The committed summary is what Summarize made of the rows.
+			if got := Summarize(res.Rows); !reflect.DeepEqual(got, res.Summary) {
+				t.Errorf("Summarize(rows) = %+v\nwant the committed summary %+v", got, res.Summary)
+			}
 		})
 	}
 }
