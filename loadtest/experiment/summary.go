@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"cmp"
 	"slices"
 )
 
@@ -29,33 +28,21 @@ func Summarize(rows []Row) []Row {
 	for _, k := range order {
 		g := groups[k]
 		s := Row{Mode: k.mode, Engine: k.engine, Pool: k.pool, Runs: len(g)}
-		med := func(f func(Row) float64) float64 {
+		values := func(f func(Row) float64) []float64 {
 			v := make([]float64, len(g))
 			for i, r := range g {
 				v[i] = f(r)
 			}
-			return median(v)
+			slices.Sort(v)
+			return v
 		}
-		optMed := func(f func(Row) *float64) *float64 {
-			var v []float64
-			for _, r := range g {
-				if p := f(r); p != nil {
-					v = append(v, *p)
-				}
-			}
-			if len(v) == 0 {
-				return nil
-			}
-			return ptr(median(v))
-		}
-		s.Throughput = med(func(r Row) float64 { return r.Throughput })
-		s.ThroughputMin = slices.MinFunc(g, func(a, b Row) int { return cmp.Compare(a.Throughput, b.Throughput) }).Throughput
-		s.ThroughputMax = slices.MaxFunc(g, func(a, b Row) int { return cmp.Compare(a.Throughput, b.Throughput) }).Throughput
+		med := func(f func(Row) float64) float64 { return median(values(f)) }
+		tp := values(func(r Row) float64 { return r.Throughput })
+		s.Throughput, s.ThroughputMin, s.ThroughputMax = median(tp), tp[0], tp[len(tp)-1]
 		s.Requests = int64(med(func(r Row) float64 { return float64(r.Requests) }))
 		s.P50Ms = med(func(r Row) float64 { return r.P50Ms })
 		s.P99Ms = med(func(r Row) float64 { return r.P99Ms })
 		s.P999Ms = med(func(r Row) float64 { return r.P999Ms })
-		s.HealthzP99Ms = optMed(func(r Row) *float64 { return r.HealthzP99Ms })
 		s.Accepted = int64(med(func(r Row) float64 { return float64(r.Accepted) }))
 		s.Completed = int64(med(func(r Row) float64 { return float64(r.Completed) }))
 		s.Rejected = int64(med(func(r Row) float64 { return float64(r.Rejected) }))
@@ -64,10 +51,17 @@ func Summarize(rows []Row) []Row {
 		s.GeneratorCPUCores = med(func(r Row) float64 { return r.GeneratorCPUCores })
 		s.OtherCPUCores = med(func(r Row) float64 { return r.OtherCPUCores })
 		s.ElapsedS = med(func(r Row) float64 { return r.ElapsedS })
+		var healthz []float64 // the runs whose probe got answers
 		for _, r := range g {
 			s.Status503 += r.Status503
 			s.Errors += r.Errors
 			s.HealthzFailed += r.HealthzFailed
+			if r.HealthzP99Ms != nil {
+				healthz = append(healthz, *r.HealthzP99Ms)
+			}
+		}
+		if len(healthz) > 0 {
+			s.HealthzP99Ms = ptr(median(healthz))
 		}
 		out = append(out, s)
 	}
