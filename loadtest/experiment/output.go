@@ -162,7 +162,7 @@ func (r *SweepResult) Table() string {
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.summary() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f |\n",
-			row.Mode, row.Engine, poolText(row), rateText(row), ms(row.P50Ms), ms(row.P99Ms), ms(row.P999Ms), optMs(row.HealthzP99Ms),
+			row.Mode, row.Engine, poolText(row.Mode, row.Pool), rateText(row), ms(row.P50Ms), ms(row.P99Ms), ms(row.P999Ms), optMs(row.HealthzP99Ms),
 			row.Status503, row.Errors, row.Accepted, row.Completed, row.ServerCPUMsPerRequest, row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores)
 	}
 	return b.String()
@@ -205,7 +205,7 @@ func (r *SweepResult) Comparison() string {
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n",
-			w.Mode, poolText(w), rateText(bi), rateText(w), ratioText(w.Throughput, bi.Throughput), strings.Join(pairs, ", "),
+			w.Mode, poolText(w.Mode, w.Pool), rateText(bi), rateText(w), ratioText(w.Throughput, bi.Throughput), strings.Join(pairs, ", "),
 			ms(bi.P99Ms), ms(w.P99Ms), bi.GeneratorCPUCores, w.GeneratorCPUCores)
 	}
 	return b.String()
@@ -271,11 +271,12 @@ func rateText(row Row) string {
 	return fmt.Sprintf("%.0f (%.0f–%.0f)", row.Throughput, row.ThroughputMin, row.ThroughputMax)
 }
 
-func poolText(row Row) string {
-	if row.Mode == config.ModeInline {
+// poolText is a pool size, "-" in inline mode, which has none.
+func poolText(mode string, pool int) string {
+	if mode == config.ModeInline {
 		return "-"
 	}
-	return strconv.Itoa(row.Pool)
+	return strconv.Itoa(pool)
 }
 
 func connText(closeEach bool) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"offload/config"
@@ -98,11 +97,7 @@ type sweepRun struct {
 }
 
 func (r sweepRun) label() string {
-	pool := strconv.Itoa(r.pool)
-	if r.mode == config.ModeInline {
-		pool = "-"
-	}
-	l := fmt.Sprintf("mode=%s pool=%s engine=%s", r.mode, pool, r.engine)
+	l := fmt.Sprintf("mode=%s pool=%s engine=%s", r.mode, poolText(r.mode, r.pool), r.engine)
 	if r.repeats > 1 {
 		l += fmt.Sprintf(" repeat=%d/%d", r.run, r.repeats)
 	}
