@@ -162,8 +162,10 @@ func (r *SweepResult) Table() string {
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.summary() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f |\n",
-			row.Mode, row.Engine, poolText(row.Mode, row.Pool), rateText(row), ms(row.P50Ms), ms(row.P99Ms), ms(row.P999Ms), optMs(row.HealthzP99Ms),
-			row.Status503, row.Errors, row.Accepted, row.Completed, row.ServerCPUMsPerRequest, row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores)
+			row.Mode, row.Engine, poolText(row.Mode, row.Pool), rateText(row),
+			ms(row.P50Ms), ms(row.P99Ms), ms(row.P999Ms), optMs(row.HealthzP99Ms),
+			row.Status503, row.Errors, row.Accepted, row.Completed,
+			row.ServerCPUMsPerRequest, row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores)
 	}
 	return b.String()
 }
@@ -205,7 +207,8 @@ func (r *SweepResult) Comparison() string {
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n",
-			w.Mode, poolText(w.Mode, w.Pool), rateText(bi), rateText(w), ratioText(w.Throughput, bi.Throughput), strings.Join(pairs, ", "),
+			w.Mode, poolText(w.Mode, w.Pool), rateText(bi), rateText(w),
+			ratioText(w.Throughput, bi.Throughput), strings.Join(pairs, ", "),
 			ms(bi.P99Ms), ms(w.P99Ms), bi.GeneratorCPUCores, w.GeneratorCPUCores)
 	}
 	return b.String()
