@@ -25,21 +25,22 @@ func (r *OverloadResult) WriteFiles(dir string) error {
 	}
 	title := fmt.Sprintf("(C %.0f/s, W %.2f ms, -work %v, %d CPUs)", r.Baseline.Capacity, r.Baseline.W, r.Work, r.Machine.CPUs)
 	if err := chart.Timeline(filepath.Join(dir, OverloadLatencyChart), "Overload phases: latency "+title, r.latencyPanels()); err != nil {
-		return err
+		return fmt.Errorf("overload latency chart: %w", err)
 	}
-	return chart.Timeline(filepath.Join(dir, OverloadStateChart), "Overload phases: goodput and state "+title, r.statePanels())
-}
-
-func (r *OverloadResult) setting() string {
-	return fmt.Sprintf("-work %v, capacity C %.0f/s, W %.2f ms, %d CPUs", r.Work, r.Baseline.Capacity, r.Baseline.W, r.Machine.CPUs)
+	if err := chart.Timeline(filepath.Join(dir, OverloadStateChart), "Overload phases: goodput and state "+title,
+		r.statePanels()); err != nil {
+		return fmt.Errorf("overload state chart: %w", err)
+	}
+	return nil
 }
 
 // Markdown is the table of every phase for every policy, with the phases'
 // schedule and the baseline.
 func (r *OverloadResult) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Overload experiment\n\n%s; %s, started %s, took %.0f s.\n\n",
-		r.setting(), r.Machine, r.Started.UTC().Format(time.RFC3339), r.Took)
+	fmt.Fprintf(&b, "# Overload experiment\n\n-work %v, capacity C %.0f/s, W %.2f ms, %d CPUs; "+
+		"%s, started %s, took %.0f s.\n\n", r.Work, r.Baseline.Capacity, r.Baseline.W, r.Machine.CPUs,
+		r.Machine, r.Started.UTC().Format(time.RFC3339), r.Took)
 	fmt.Fprintf(&b, "Baseline, measured first on a static server: C = %.0f req/s and W = %.2f ms at -work %v; "+
 		"%.0f req/s and %.2f ms at %v (the doubled phase is measured against these).\n\n",
 		r.Baseline.Capacity, r.Baseline.W, r.Work, r.Baseline.CapacityDoubled, r.Baseline.WDoubled, 2*r.Work)
