@@ -1,7 +1,7 @@
 package loadtest
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -16,10 +16,6 @@ const (
 	DefaultMaxInflight    = 1000
 	DefaultScrapeInterval = time.Second
 )
-
-// maxScrapeTimeout keeps a slow /metrics endpoint from delaying the series
-// by more than a couple of seconds, whatever the interval.
-const maxScrapeTimeout = 2 * time.Second
 
 // DefaultScrapeMetrics returns the offload metrics scraped when
 // Config.ScrapeMetrics is empty. It returns a new slice on every call.
@@ -43,7 +39,6 @@ type Config struct {
 	// URL is the target, e.g. "http://127.0.0.1:8080/data". Every request
 	// is a GET. Only plain http is supported.
 	URL string
-
 	// Header holds extra request headers, e.g. {"X-Work-Ms": "5"}.
 	Header map[string]string
 
@@ -51,7 +46,6 @@ type Config struct {
 	// with its own connection, each sending its next request as soon as the
 	// previous one is answered (wrk's model). Leave it 0 for an open loop.
 	Connections int
-
 	// Rates selects the open-loop model: requests are sent on a fixed
 	// schedule whatever the server does, at Rates[0] requests per second.
 	// With several rates, Duration is split into equal steps, one per rate;
@@ -59,18 +53,15 @@ type Config struct {
 	// send time, so time spent queued behind a stalled server is measured
 	// (no coordinated omission).
 	Rates []float64
-
 	// Burst, in an open loop, adds Burst.Size requests all due at the same
 	// moment every Burst.Every (at Every, 2×Every, … from the start of the
 	// run, warmup included), on top of the Rates schedule.
 	Burst Burst
-
 	// MaxInflight caps the open loop's concurrent requests (and so its
 	// connections). A send due while MaxInflight requests are outstanding
 	// is not made and is counted in Outcomes.Missed. Default
 	// DefaultMaxInflight.
 	MaxInflight int
-
 	// Close sends "Connection: close" and opens a new TCP connection for
 	// every request, as in the original experiment. The default is
 	// keep-alive.
@@ -78,11 +69,9 @@ type Config struct {
 
 	// Duration is how long requests are measured, after Warmup.
 	Duration time.Duration
-
 	// Warmup is run before Duration; requests that finish during it are not
 	// recorded.
 	Warmup time.Duration
-
 	// Timeout bounds each request from the moment it is actually sent,
 	// connect included. Default DefaultTimeout.
 	Timeout time.Duration
@@ -91,7 +80,6 @@ type Config struct {
 	// Result.Records, for timelines and windows the summary does not
 	// give.
 	Record bool
-
 	// Progress, if set, receives one status line per second, each starting
 	// with '\r' to overwrite the last. The caller decides whether it is a
 	// terminal.
@@ -101,11 +89,9 @@ type Config struct {
 	// "http://127.0.0.1:8080/metrics"), scraped every ScrapeInterval during
 	// the run into Result.Scrape.
 	ScrapeURL string
-
 	// ScrapeInterval is the time between scrapes. Default
 	// DefaultScrapeInterval.
 	ScrapeInterval time.Duration
-
 	// ScrapeMetrics names the series to keep; see Scrape for how names and
 	// label sets select series. Default DefaultScrapeMetrics().
 	ScrapeMetrics []string
@@ -129,108 +115,85 @@ type settings struct {
 	selectors  []string // ScrapeMetrics in canonical form
 }
 
-// validate checks c and fills in defaults. Its errors say what to change.
+// validate checks c and fills in defaults. Its error, the first problem
+// found, says what to change.
 func (c Config) validate() (*settings, error) {
 	s := &settings{Config: c}
-	var err error
-	if s.addr, err = httpAddr("url", c.URL); err != nil {
-		return nil, err
-	}
-	for k := range c.Header {
-		if k == "" {
-			return nil, errors.New("header: empty header name")
-		}
-	}
-	if c.Duration <= 0 {
-		return nil, fmt.Errorf("duration must be > 0 (got %v)", c.Duration)
-	}
-	if c.Warmup < 0 {
-		return nil, fmt.Errorf("warmup must be >= 0 (got %v)", c.Warmup)
-	}
-	if c.Timeout < 0 {
-		return nil, fmt.Errorf("timeout must be > 0, or 0 for the default %v (got %v)", DefaultTimeout, c.Timeout)
-	}
-	if c.Timeout == 0 {
-		s.Timeout = DefaultTimeout
-	}
+	var ck checks
+	s.addr = ck.httpAddr("url", c.URL)
+	_, emptyName := c.Header[""]
+	ck.check(!emptyName, "header: empty header name")
+	ck.check(c.Duration > 0, "duration must be > 0 (got %v)", c.Duration)
+	ck.check(c.Warmup >= 0, "warmup must be >= 0 (got %v)", c.Warmup)
+	ck.check(c.Timeout >= 0, "timeout must be > 0, or 0 for the default %v (got %v)", DefaultTimeout, c.Timeout)
+	s.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 
-	switch {
-	case c.Connections != 0 && c.open():
-		return nil, errors.New("set either connections (closed loop) or rates (open loop), not both")
-	case c.open():
+	if c.open() {
+		ck.check(c.Connections == 0, "set either connections (closed loop) or rates (open loop), not both")
 		for i, r := range c.Rates {
-			if !(r > 0) || math.IsInf(r, 1) {
-				return nil, fmt.Errorf("rate must be > 0 req/s (rates[%d] = %v)", i, r)
-			}
+			ck.check(r > 0 && !math.IsInf(r, 1), "rate must be > 0 req/s (rates[%d] = %v)", i, r)
 		}
-		if c.Duration/time.Duration(len(c.Rates)) <= 0 {
-			return nil, fmt.Errorf("duration %v is too short for %d rate steps", c.Duration, len(c.Rates))
-		}
-		if c.MaxInflight < 0 {
-			return nil, fmt.Errorf("max inflight must be > 0, or 0 for the default %d (got %d)", DefaultMaxInflight, c.MaxInflight)
-		}
-		if c.MaxInflight == 0 {
-			s.MaxInflight = DefaultMaxInflight
-		}
-		if c.Burst.Size < 0 || c.Burst.Size > 0 && c.Burst.Every <= 0 {
-			return nil, fmt.Errorf("burst of %d every %v: want a size > 0 and a positive interval, or neither", c.Burst.Size, c.Burst.Every)
-		}
-	default:
-		if c.Connections <= 0 {
-			return nil, fmt.Errorf("connections must be > 0 for a closed loop, or set rates for an open loop (got %d)", c.Connections)
-		}
-		if c.MaxInflight != 0 {
-			return nil, errors.New("max inflight applies to the open loop only: set rates, or leave max inflight 0")
-		}
-		if c.Burst.Size != 0 {
-			return nil, errors.New("bursts apply to the open loop only: set rates, or leave burst empty")
-		}
+		ck.check(c.Duration/time.Duration(len(c.Rates)) > 0,
+			"duration %v is too short for %d rate steps", c.Duration, len(c.Rates))
+		ck.check(c.MaxInflight >= 0,
+			"max inflight must be > 0, or 0 for the default %d (got %d)", DefaultMaxInflight, c.MaxInflight)
+		s.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
+		ck.check(c.Burst.Size == 0 || c.Burst.Size > 0 && c.Burst.Every > 0,
+			"burst of %d every %v: want a size > 0 and a positive interval, or neither", c.Burst.Size, c.Burst.Every)
+	} else {
+		ck.check(c.Connections > 0,
+			"connections must be > 0 for a closed loop, or set rates for an open loop (got %d)", c.Connections)
+		ck.check(c.MaxInflight == 0, "max inflight applies to the open loop only: set rates, or leave max inflight 0")
+		ck.check(c.Burst.Size == 0, "bursts apply to the open loop only: set rates, or leave burst empty")
 	}
 
-	if c.ScrapeURL == "" {
-		return s, nil
-	}
-	if s.scrapeAddr, err = httpAddr("scrape url", c.ScrapeURL); err != nil {
-		return nil, err
-	}
-	if c.ScrapeInterval < 0 {
-		return nil, fmt.Errorf("scrape interval must be > 0, or 0 for the default %v (got %v)", DefaultScrapeInterval, c.ScrapeInterval)
-	}
-	if c.ScrapeInterval == 0 {
-		s.ScrapeInterval = DefaultScrapeInterval
-	}
-	if len(c.ScrapeMetrics) == 0 {
-		s.ScrapeMetrics = DefaultScrapeMetrics()
-	}
-	for _, name := range s.ScrapeMetrics {
-		sel, err := canonicalSeries(name)
-		if err != nil {
-			return nil, fmt.Errorf("scrape metric %q: %w", name, err)
+	if c.ScrapeURL != "" {
+		s.scrapeAddr = ck.httpAddr("scrape url", c.ScrapeURL)
+		ck.check(c.ScrapeInterval >= 0, "scrape interval must be > 0, or 0 for the default %v (got %v)",
+			DefaultScrapeInterval, c.ScrapeInterval)
+		s.ScrapeInterval = cmp.Or(c.ScrapeInterval, DefaultScrapeInterval)
+		if len(c.ScrapeMetrics) == 0 {
+			s.ScrapeMetrics = DefaultScrapeMetrics()
 		}
-		s.selectors = append(s.selectors, sel)
+		for _, name := range s.ScrapeMetrics {
+			sel, err := canonicalSeries(name)
+			ck.check(err == nil, "scrape metric %q: %w", name, err)
+			s.selectors = append(s.selectors, sel)
+		}
+	}
+	if ck.err != nil {
+		return nil, ck.err
 	}
 	return s, nil
 }
 
+// checks keeps the first failure of a validation, so that it reads as a
+// list of conditions rather than of early returns.
+type checks struct{ err error }
+
+// check records the error format describes, unless ok or an earlier check
+// failed.
+func (ck *checks) check(ok bool, format string, args ...any) {
+	if !ok && ck.err == nil {
+		ck.err = fmt.Errorf(format, args...)
+	}
+}
+
 // httpAddr checks that raw is an absolute http URL and returns the address
 // to dial for it.
-func httpAddr(what, raw string) (string, error) {
-	if raw == "" {
-		return "", fmt.Errorf("%s is required, e.g. http://127.0.0.1:8080/data", what)
-	}
+func (ck *checks) httpAddr(what, raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
+	switch {
+	case raw == "":
+		ck.check(false, "%s is required, e.g. http://127.0.0.1:8080/data", what)
+	case err != nil:
+		ck.check(false, "%s: %w", what, err)
+	case u.Scheme != "http":
+		ck.check(false, "%s %q: scheme must be http (https is not supported)", what, raw)
+	case u.Hostname() == "":
+		ck.check(false, "%s %q: missing host", what, raw)
+	default:
+		return net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), "80"))
 	}
-	if u.Scheme != "http" {
-		return "", fmt.Errorf("%s %q: scheme must be http (https is not supported)", what, raw)
-	}
-	if u.Hostname() == "" {
-		return "", fmt.Errorf("%s %q: missing host", what, raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-	}
-	return net.JoinHostPort(u.Hostname(), port), nil
+	return ""
 }

@@ -97,6 +97,10 @@ func isCounter(key string) bool {
 	return strings.HasSuffix(metricName(key), "_total")
 }
 
+// maxScrapeTimeout keeps a slow /metrics endpoint from delaying the series
+// by more than a couple of seconds, whatever the interval.
+const maxScrapeTimeout = 2 * time.Second
+
 // scraper polls the server's metrics endpoint during a run. It has its own
 // transport, so the load's connections and MaxInflight never delay it, and
 // it runs in a single goroutine.
