@@ -177,6 +177,11 @@ const (
 	numFailures
 )
 
+// count returns the counter of o that failures of class f add to.
+func (o *Outcomes) count(f failure) *int64 {
+	return [numFailures]*int64{&o.Timeouts, &o.Connect, &o.Resets, &o.Other}[f]
+}
+
 // classify sorts a roundTrip error into its bucket. A dial that times out is
 // a connect failure: no connection means the server never saw the request.
 func classify(err error, deadline time.Time) failure {

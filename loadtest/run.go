@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
-	return newRun(s).execute(ctx), nil
+	workers := s.Connections
+	if s.open() {
+		workers = s.MaxInflight
+	}
+	r := &run{s: s, target: newTransport(s.addr, s.Close), req: newRequest(s.URL, s.Header, s.Close)}
+	// A few tallies per CPU keep recording from contending without
+	// costing a histogram per worker.
+	r.tallies = make([]*tally, min(workers, 4*runtime.GOMAXPROCS(0)))
+	for i := range r.tallies {
+		r.tallies[i] = newTally(s.Timeout, s.Record)
+	}
+	return r.execute(ctx), nil
 }
 
 // run is the state of one Run call.
@@ -40,25 +52,6 @@ type run struct {
 	end          time.Time // no request is sent from here on
 
 	missed atomic.Int64
-}
-
-func newRun(s *settings) *run {
-	workers := s.Connections
-	if s.open() {
-		workers = s.MaxInflight
-	}
-	// A few tallies per CPU keep recording from contending without
-	// costing a histogram per worker.
-	tallies := make([]*tally, min(workers, 4*runtime.GOMAXPROCS(0)))
-	for i := range tallies {
-		tallies[i] = newTally(s.Timeout)
-	}
-	return &run{
-		s:       s,
-		target:  newTransport(s.addr, s.Close),
-		req:     newRequest(s.URL, s.Header, s.Close),
-		tallies: tallies,
-	}
 }
 
 func (r *run) execute(ctx context.Context) *Result {
@@ -215,26 +208,18 @@ func (r *run) newWorker(i int) *worker {
 func (w *worker) send(ctx context.Context, scheduled time.Time) {
 	deadline := time.Now().Add(w.r.s.Timeout)
 	err := w.r.target.roundTrip(ctx, &w.c, &w.req, &w.resp, deadline)
+	if err != nil && ctx.Err() != nil {
+		return // cut short by the caller: it says nothing about the server
+	}
 	now := time.Now()
-	record := !now.Before(w.r.measureStart)
-	if err != nil {
-		if ctx.Err() != nil {
-			// Cut short by the caller: it says nothing about the server.
-			return
-		}
-		w.t.failed(classify(err, deadline), err, record)
-		w.keep(scheduled, now, 0)
-		return
+	rec := Record{At: scheduled.Sub(w.r.start), Latency: now.Sub(scheduled)}
+	var f failure
+	if err == nil {
+		rec.Status = w.resp.StatusCode()
+	} else {
+		f = classify(err, deadline)
 	}
-	w.t.answered(w.resp.StatusCode(), now.Sub(scheduled), record)
-	w.keep(scheduled, now, w.resp.StatusCode())
-}
-
-// keep adds a request to Result.Records when the run records them.
-func (w *worker) keep(scheduled, now time.Time, status int) {
-	if w.r.s.Record {
-		w.t.keep(Record{At: scheduled.Sub(w.r.start), Latency: now.Sub(scheduled), Status: status})
-	}
+	w.t.add(rec, !now.Before(w.r.measureStart), f, err)
 }
 
 func (w *worker) close() {
@@ -245,9 +230,7 @@ func (w *worker) close() {
 func (r *run) progress(done <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var lastFinished int64
-	lastAt := r.start
-	width := 0
+	lastFinished, lastAt, width := int64(0), r.start, 0
 	for {
 		select {
 		case <-done:
@@ -257,11 +240,10 @@ func (r *run) progress(done <-chan struct{}) {
 			return
 		case now := <-tick.C:
 			m := merge(r.tallies, r.s.Timeout)
-			hist, out, finished := m.hist, m.out, m.finished
-			rate := float64(finished-lastFinished) / now.Sub(lastAt).Seconds()
-			lastFinished, lastAt = finished, now
 			line := fmt.Sprintf("%5.0fs  %7.0f req/s  p99 %7.2f ms  503s %d  errors %d",
-				now.Sub(r.start).Seconds(), rate, float64(hist.ValueAtQuantile(99))/1e3, out.Status[503], out.Errors())
+				now.Sub(r.start).Seconds(), float64(m.finished-lastFinished)/now.Sub(lastAt).Seconds(),
+				float64(m.hist.ValueAtQuantile(99))/1e3, m.out.Status[503], m.out.Errors())
+			lastFinished, lastAt = m.finished, now
 			if r.s.open() {
 				line += fmt.Sprintf("  missed %d", r.missed.Load())
 			}
@@ -280,10 +262,8 @@ func (r *run) progress(done <-chan struct{}) {
 
 func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
 	m := merge(r.tallies, r.s.Timeout)
-	hist, out := m.hist, m.out
-	out.Missed = r.missed.Load()
-	elapsed := max(stopped.Sub(r.measureStart), 0)
-
+	m.out.Missed = r.missed.Load()
+	elapsed := max(stopped.Sub(r.measureStart), 0).Seconds()
 	res := &Result{
 		Mode:              Closed,
 		URL:               r.s.URL,
@@ -292,39 +272,34 @@ func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
 		DurationSeconds:   r.s.Duration.Seconds(),
 		WarmupSeconds:     r.s.Warmup.Seconds(),
 		TimeoutSeconds:    r.s.Timeout.Seconds(),
-		ElapsedSeconds:    elapsed.Seconds(),
+		ElapsedSeconds:    elapsed,
 		Interrupted:       interrupted,
-		Latency:           latencyOf(hist),
+		Answered:          m.hist.TotalCount(),
+		Latency:           latencyOf(m.hist),
 		LatencyByStatus:   make(map[int]Latency, len(m.byStatus)),
-		Outcomes:          out,
+		Outcomes:          m.out,
 		ConnectionsOpened: r.target.opened.Load(),
-		Histogram:         hist,
-	}
-	for code, h := range m.byStatus {
-		res.LatencyByStatus[code] = latencyOf(h)
-	}
-	if r.s.Record {
-		res.Records = records(r.tallies)
+		Histogram:         m.hist,
+		Records:           records(r.tallies),
 	}
 	if r.s.open() {
 		res.Mode = Open
-		res.Rates = append([]float64(nil), r.s.Rates...)
+		res.Rates = slices.Clone(r.s.Rates)
 		res.MaxInflight = r.s.MaxInflight
 	}
 	var ok int64
-	for code, n := range out.Status {
-		res.Answered += n
+	for code, h := range m.byStatus {
+		res.LatencyByStatus[code] = latencyOf(h)
 		if code >= 200 && code < 300 {
-			ok += n
+			ok += h.TotalCount()
 		}
 	}
-	res.Requests = res.Answered + out.Errors()
-	if secs := elapsed.Seconds(); secs > 0 {
-		res.Throughput = float64(res.Answered) / secs
-		res.Goodput = float64(ok) / secs
+	res.Requests = res.Answered + m.out.Errors()
+	if elapsed > 0 {
+		res.Throughput, res.Goodput = float64(res.Answered)/elapsed, float64(ok)/elapsed
 	}
 	if sc != nil {
-		res.Scrape = sc.result()
+		res.Scrape = &sc.out
 	}
 	return res
 }

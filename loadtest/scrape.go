@@ -221,8 +221,3 @@ func lookup(values map[string]float64, sel string) (float64, bool) {
 	}
 	return sum, found
 }
-
-// result returns the series collected so far. Call it after run returns.
-func (s *scraper) result() *Scrape {
-	return &s.out
-}

@@ -15,16 +15,16 @@ const maxSamples = 5
 // tally accumulates the outcomes of the workers assigned to it. A run has a
 // few tallies rather than one, so that workers recording at the same moment
 // rarely wait on the same lock, and rather than one per worker, so that
-// thousands of open-loop workers do not each carry a ~140 KB histogram.
+// thousands of open-loop workers do not each carry ~140 KB histograms.
 type tally struct {
+	timeout time.Duration
+	keep    bool // the run keeps Records
+
 	mu       sync.Mutex
-	hist     *hdrhistogram.Histogram // µs
-	byStatus map[int]*hdrhistogram.Histogram
-	status   map[int]int64
-	failures [numFailures]int64
-	samples  []string
-	finished int64    // every finished request, warmup included, for progress
-	records  []Record // when the run keeps them
+	byStatus map[int]*hdrhistogram.Histogram // µs; their counts are Outcomes.Status
+	out      Outcomes                        // failures only
+	finished int64                           // every finished request, warmup included, for progress
+	records  []Record
 }
 
 // newHistogram returns an empty latency histogram in microseconds that can
@@ -35,63 +35,45 @@ func newHistogram(timeout time.Duration) *hdrhistogram.Histogram {
 	return hdrhistogram.New(1, highest.Microseconds(), 3)
 }
 
-func newTally(timeout time.Duration) *tally {
-	return &tally{hist: newHistogram(timeout), byStatus: make(map[int]*hdrhistogram.Histogram), status: make(map[int]int64)}
+func newTally(timeout time.Duration, keep bool) *tally {
+	return &tally{timeout: timeout, keep: keep, byStatus: make(map[int]*hdrhistogram.Histogram)}
 }
 
-// answered records a response with the given status and latency.
-func (t *tally) answered(status int, latency time.Duration, record bool) {
+// add counts a finished request: an answer with rec.Status if err is nil,
+// else a failure of class f. Only measured requests, those that finished
+// after the warmup, count in the outcomes.
+func (t *tally) add(rec Record, measured bool, f failure, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.finished++
-	if !record {
-		return
+	if t.keep {
+		t.records = append(t.records, rec)
 	}
-	t.status[status]++
-	// Latency from a scheduled time can exceed the timeout by however late
-	// the scheduler was; such an extreme is kept at the histogram's ceiling
-	// rather than lost.
-	us := min(max(latency.Microseconds(), 0), t.hist.HighestTrackableValue())
-	_ = t.hist.RecordValue(us) // cannot fail: us is within range
-	h := t.byStatus[status]
-	if h == nil {
-		h = hdrhistogram.New(t.hist.LowestTrackableValue(), t.hist.HighestTrackableValue(), int(t.hist.SignificantFigures()))
-		t.byStatus[status] = h
+	switch {
+	case !measured:
+	case err == nil:
+		h := t.byStatus[rec.Status]
+		if h == nil {
+			h = newHistogram(t.timeout)
+			t.byStatus[rec.Status] = h
+		}
+		// Latency from a scheduled time can exceed the timeout by however
+		// late the scheduler was; such an extreme is kept at the
+		// histogram's ceiling rather than lost.
+		_ = h.RecordValue(min(max(rec.Latency.Microseconds(), 0), h.HighestTrackableValue()))
+	default:
+		*t.out.count(f)++
+		if f == failOther {
+			t.out.OtherSamples = addSample(t.out.OtherSamples, err.Error())
+		}
 	}
-	_ = h.RecordValue(us)
-}
-
-// failed records a request that got no response.
-func (t *tally) failed(f failure, err error, record bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.finished++
-	if !record {
-		return
-	}
-	t.failures[f]++
-	if f == failOther && len(t.samples) < maxSamples {
-		t.samples = addSample(t.samples, err.Error())
-	}
-}
-
-// keep adds r to the run's records.
-func (t *tally) keep(r Record) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.records = append(t.records, r)
 }
 
 // addSample appends msg to samples unless it is already there or samples is
 // full.
 func addSample(samples []string, msg string) []string {
-	if len(samples) >= maxSamples {
+	if len(samples) >= maxSamples || slices.Contains(samples, msg) {
 		return samples
-	}
-	for _, s := range samples {
-		if s == msg {
-			return samples
-		}
 	}
 	return append(samples, msg)
 }
@@ -107,33 +89,33 @@ type merged struct {
 // merge folds the tallies into one histogram and one Outcomes. It may run
 // while workers are still recording.
 func merge(tallies []*tally, timeout time.Duration) merged {
-	hist := newHistogram(timeout)
-	byStatus := make(map[int]*hdrhistogram.Histogram)
-	out := Outcomes{Status: make(map[int]int64)}
-	var finished int64
+	m := merged{
+		hist:     newHistogram(timeout),
+		byStatus: make(map[int]*hdrhistogram.Histogram),
+		out:      Outcomes{Status: make(map[int]int64)},
+	}
 	for _, t := range tallies {
 		t.mu.Lock()
-		hist.Merge(t.hist)
 		for code, h := range t.byStatus {
-			if byStatus[code] == nil {
-				byStatus[code] = newHistogram(timeout)
+			if m.byStatus[code] == nil {
+				m.byStatus[code] = newHistogram(timeout)
 			}
-			byStatus[code].Merge(h)
+			m.byStatus[code].Merge(h)
 		}
-		for code, n := range t.status {
-			out.Status[code] += n
+		for f := range numFailures {
+			*m.out.count(f) += *t.out.count(f)
 		}
-		out.Timeouts += t.failures[failTimeout]
-		out.Connect += t.failures[failConnect]
-		out.Resets += t.failures[failReset]
-		out.Other += t.failures[failOther]
-		for _, s := range t.samples {
-			out.OtherSamples = addSample(out.OtherSamples, s)
+		for _, s := range t.out.OtherSamples {
+			m.out.OtherSamples = addSample(m.out.OtherSamples, s)
 		}
-		finished += t.finished
+		m.finished += t.finished
 		t.mu.Unlock()
 	}
-	return merged{hist: hist, byStatus: byStatus, out: out, finished: finished}
+	for code, h := range m.byStatus {
+		m.hist.Merge(h)
+		m.out.Status[code] = h.TotalCount()
+	}
+	return m
 }
 
 // records gathers the tallies' records in order of their scheduled time.
