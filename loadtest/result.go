@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,14 +42,13 @@ type Result struct {
 	// finish.
 	ElapsedSeconds float64 `json:"elapsed_s"`
 
-	// Interrupted is set when the context ended the run early; the result
-	// then covers the time until then.
+	// Interrupted is set when the context ended the run early, which the
+	// result then covers until.
 	Interrupted bool `json:"interrupted"`
 
-	// Requests counts the requests that finished after the warmup: the
-	// answered ones and the failed ones.
+	// Requests counts the requests that finished after the warmup, answered
+	// or failed; Answered those that got a response, whatever its status.
 	Requests int64 `json:"requests"`
-	// Answered counts the requests that got a response, whatever its status.
 	Answered int64 `json:"answered"`
 
 	Throughput float64 `json:"throughput_rps"` // Answered per measured second
@@ -62,17 +63,14 @@ type Result struct {
 	// ConnectionsOpened counts the TCP connections the run established,
 	// warmup included.
 	ConnectionsOpened int64 `json:"connections_opened"`
-
-	// Scrape holds the server's metrics over time, when Config.ScrapeURL
-	// was set.
+	// Scrape holds the server's metrics over time, if Config.ScrapeURL is set.
 	Scrape *Scrape `json:"scrape,omitempty"`
 
 	// Histogram holds the latency of every answered request in
 	// microseconds, for percentiles that Latency does not carry.
 	Histogram *hdrhistogram.Histogram `json:"-"`
-
 	// Records holds every request, warmup included, in the order of their
-	// scheduled send times, when Config.Record was set.
+	// scheduled send times, if Config.Record is set.
 	Records []Record `json:"-"`
 }
 
@@ -154,8 +152,7 @@ type Scrape struct {
 	Failures        int     `json:"failures"` // failed scrapes, which leave gaps
 	LastError       string  `json:"last_error,omitempty"`
 	// Series maps each selected name, in canonical form (labels sorted), to
-	// its points in time order. A metric the server never exposed has no
-	// entry.
+	// its points in time order; a metric never exposed has no entry.
 	Series map[string][]Point `json:"series"`
 }
 
@@ -168,61 +165,57 @@ type Point struct {
 // WriteText writes a human-readable summary of r to w.
 func (r *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	keep := "keep-alive"
 	if r.Close {
 		keep = "a new connection per request"
 	}
-	switch r.Mode {
-	case Open:
+	if r.Mode == Open {
 		rates := make([]string, len(r.Rates))
 		for i, x := range r.Rates {
-			rates[i] = fmt.Sprintf("%g", x)
+			rates[i] = strconv.FormatFloat(x, 'g', -1, 64)
 		}
 		steps := ""
 		if len(rates) > 1 {
 			steps = " in equal steps"
 		}
-		fmt.Fprintf(&b, "Open loop at %s req/s%s, at most %d in flight, %s\n", strings.Join(rates, ", "), steps, r.MaxInflight, keep)
-	default:
-		fmt.Fprintf(&b, "Closed loop with %d connections, %s\n", r.Connections, keep)
+		p("Open loop at %s req/s%s, at most %d in flight, %s\n", strings.Join(rates, ", "), steps, r.MaxInflight, keep)
+	} else {
+		p("Closed loop with %d connections, %s\n", r.Connections, keep)
 	}
-	fmt.Fprintf(&b, "Target %s for %v after %v warmup, timeout %v\n", r.URL, seconds(r.DurationSeconds), seconds(r.WarmupSeconds), seconds(r.TimeoutSeconds))
+	p("Target %s for %v after %v warmup, timeout %v\n",
+		r.URL, seconds(r.DurationSeconds), seconds(r.WarmupSeconds), seconds(r.TimeoutSeconds))
 	if r.Interrupted {
-		fmt.Fprintf(&b, "Interrupted: results cover the first %v only\n", seconds(r.ElapsedSeconds))
+		p("Interrupted: results cover the first %v only\n", seconds(r.ElapsedSeconds))
 	}
-	fmt.Fprintf(&b, "\nRequests    %d in %v: %d answered, %d failed\n", r.Requests, seconds(r.ElapsedSeconds), r.Answered, r.Outcomes.Errors())
-	fmt.Fprintf(&b, "Throughput  %.1f req/s answered, %.1f req/s 2xx\n", r.Throughput, r.Goodput)
-	l := r.Latency
-	fmt.Fprintf(&b, "Latency ms  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+	p("\nRequests    %d in %v: %d answered, %d failed\n",
+		r.Requests, seconds(r.ElapsedSeconds), r.Answered, r.Outcomes.Errors())
+	p("Throughput  %.1f req/s answered, %.1f req/s 2xx\n", r.Throughput, r.Goodput)
+	p("Latency ms  %s\n", r.Latency.text())
 	if len(r.LatencyByStatus) > 1 {
 		for _, code := range slices.Sorted(maps.Keys(r.LatencyByStatus)) {
-			l := r.LatencyByStatus[code]
-			fmt.Fprintf(&b, "  of %d     p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", code, l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+			p("  of %d     %s\n", code, r.LatencyByStatus[code].text())
 		}
 	}
-
 	o := &r.Outcomes
-	status := []string{"none"}
-	if len(o.Status) > 0 {
-		status = status[:0]
-		for _, code := range slices.Sorted(maps.Keys(o.Status)) {
-			status = append(status, fmt.Sprintf("%d: %d", code, o.Status[code]))
-		}
+	var status []string
+	for _, code := range slices.Sorted(maps.Keys(o.Status)) {
+		status = append(status, fmt.Sprintf("%d: %d", code, o.Status[code]))
 	}
-	fmt.Fprintf(&b, "Status      %s", strings.Join(status, "  "))
-	fmt.Fprintf(&b, "\nErrors      timeouts %d  connect %d  resets %d  other %d\n", o.Timeouts, o.Connect, o.Resets, o.Other)
+	p("Status      %s\n", cmp.Or(strings.Join(status, "  "), "none"))
+	p("Errors      timeouts %d  connect %d  resets %d  other %d\n", o.Timeouts, o.Connect, o.Resets, o.Other)
 	for _, s := range o.OtherSamples {
-		fmt.Fprintf(&b, "            e.g. %s\n", s)
+		p("            e.g. %s\n", s)
 	}
 	if r.Mode == Open {
-		fmt.Fprintf(&b, "Missed      %d sends not made: due while %d requests were in flight\n", o.Missed, r.MaxInflight)
+		p("Missed      %d sends not made: due while %d requests were in flight\n", o.Missed, r.MaxInflight)
 	}
-	fmt.Fprintf(&b, "Connections %d opened\n", r.ConnectionsOpened)
+	p("Connections %d opened\n", r.ConnectionsOpened)
 
 	if s := r.Scrape; s != nil {
-		fmt.Fprintf(&b, "\nScraped %s every %v: %d ok, %d failed\n", s.URL, seconds(s.IntervalSeconds), s.Scrapes, s.Failures)
+		p("\nScraped %s every %v: %d ok, %d failed\n", s.URL, seconds(s.IntervalSeconds), s.Scrapes, s.Failures)
 		if s.LastError != "" {
-			fmt.Fprintf(&b, "  last error: %s\n", s.LastError)
+			p("  last error: %s\n", s.LastError)
 		}
 		for _, name := range slices.Sorted(maps.Keys(s.Series)) {
 			pts := s.Series[name]
@@ -231,15 +224,21 @@ func (r *Result) WriteText(w io.Writer) error {
 				unit = "/s"
 			}
 			lo, hi, sum := pts[0].Value, pts[0].Value, 0.0
-			for _, p := range pts {
-				lo, hi, sum = min(lo, p.Value), max(hi, p.Value), sum+p.Value
+			for _, pt := range pts {
+				lo, hi, sum = min(lo, pt.Value), max(hi, pt.Value), sum+pt.Value
 			}
-			fmt.Fprintf(&b, "  %-40s min %g%s  mean %.4g%s  max %g%s  (%d points)\n",
+			p("  %-40s min %g%s  mean %.4g%s  max %g%s  (%d points)\n",
 				name, lo, unit, sum/float64(len(pts)), unit, hi, unit, len(pts))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// text formats l for the summary.
+func (l Latency) text() string {
+	return fmt.Sprintf("p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f",
+		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
 }
 
 // seconds turns a JSON-friendly number of seconds back into a printable
