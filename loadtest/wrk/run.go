@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,26 +65,6 @@ func (r Result) RequestsPerSec() float64 {
 	return float64(r.Requests) / r.Runtime.Seconds()
 }
 
-// report is the JSON report.lua prints; times in microseconds.
-type report struct {
-	Requests   int64 `json:"requests"`
-	DurationUS int64 `json:"duration_us"`
-	Bytes      int64 `json:"bytes"`
-	Errors     struct {
-		Connect, Read, Write, Status, Timeout int64
-	} `json:"errors"`
-	Latency struct {
-		Min   float64 `json:"min"`
-		Max   float64 `json:"max"`
-		Mean  float64 `json:"mean"`
-		Stdev float64 `json:"stdev"`
-		P50   float64 `json:"p50"`
-		P90   float64 `json:"p90"`
-		P99   float64 `json:"p99"`
-		P999  float64 `json:"p99_9"`
-	} `json:"latency_us"`
-}
-
 // parse finds report.lua's line in wrk's output and decodes it.
 func parse(out string) (Result, error) {
 	i := strings.LastIndex(out, jsonPrefix)
@@ -91,16 +72,24 @@ func parse(out string) (Result, error) {
 		return Result{}, errors.New("no results from the report script: wrk did not run it to the end")
 	}
 	line, _, _ := strings.Cut(out[i+len(jsonPrefix):], "\n")
-	var r report
+	var r struct { // times in microseconds
+		Requests   int64              `json:"requests"`
+		DurationUS float64            `json:"duration_us"`
+		Bytes      int64              `json:"bytes"`
+		Errors     Errors             `json:"errors"`
+		Latency    map[string]float64 `json:"latency_us"`
+	}
 	if err := json.Unmarshal([]byte(line), &r); err != nil {
 		return Result{}, fmt.Errorf("results of the report script: %w", err)
 	}
 	us := func(v float64) time.Duration { return time.Duration(v * float64(time.Microsecond)) }
-	l := r.Latency
+	l := func(key string) time.Duration { return us(r.Latency[key]) }
 	return Result{
-		Requests: r.Requests, Runtime: us(float64(r.DurationUS)), Bytes: r.Bytes,
-		Errors:  Errors(r.Errors),
-		Latency: Latency{Min: us(l.Min), Max: us(l.Max), Mean: us(l.Mean), Stdev: us(l.Stdev), P50: us(l.P50), P90: us(l.P90), P99: us(l.P99), P99_9: us(l.P999)},
+		Requests: r.Requests, Runtime: us(r.DurationUS), Bytes: r.Bytes, Errors: r.Errors,
+		Latency: Latency{
+			Min: l("min"), Max: l("max"), Mean: l("mean"), Stdev: l("stdev"),
+			P50: l("p50"), P90: l("p90"), P99: l("p99"), P99_9: l("p99_9"),
+		},
 	}, nil
 }
 
@@ -206,41 +195,33 @@ func Run(ctx context.Context, opts Options) (Result, string, error) {
 	if err != nil {
 		return Result{}, "", err
 	}
-	script, err := os.CreateTemp("", "offload-wrk-*.lua")
+	dir, err := os.MkdirTemp("", "offload-wrk-")
 	if err != nil {
 		return Result{}, "", fmt.Errorf("wrk report script: %w", err)
 	}
-	defer os.Remove(script.Name())
-	if _, err := script.Write(reportScript); err != nil {
-		script.Close()
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "report.lua")
+	if err := os.WriteFile(script, reportScript, 0o600); err != nil {
 		return Result{}, "", fmt.Errorf("wrk report script: %w", err)
 	}
-	if err := script.Close(); err != nil {
-		return Result{}, "", fmt.Errorf("wrk report script: %w", err)
-	}
-	args = append([]string{"-s", script.Name()}, args...)
-	path, err := exec.LookPath("wrk")
-	if errors.Is(err, exec.ErrNotFound) {
-		return Result{}, "", ErrNotInstalled
-	}
-	if err != nil {
-		return Result{}, "", fmt.Errorf("looking up wrk in PATH: %w", err)
-	}
+	args = append([]string{"-s", script}, args...)
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, path, args...)
+	cmd := exec.CommandContext(ctx, "wrk", args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A child that inherited wrk's pipes must not hold Run past a kill.
 	cmd.WaitDelay = 5 * time.Second
 	err = cmd.Run()
 	out := stdout.String()
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return Result{}, out, fmt.Errorf("wrk against %s stopped: %w", opts.URL, ctxErr)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return Result{}, "", ErrNotInstalled
+	case ctx.Err() != nil:
+		return Result{}, out, fmt.Errorf("wrk against %s stopped: %w", opts.URL, ctx.Err())
+	case err != nil:
 		msg := strings.ReplaceAll(strings.TrimSpace(stderr.String()), "\n", "; ")
 		if msg == "" {
 			// wrk prints its usage text on stdout when it rejects arguments.
-			msg = firstLine(out)
+			msg, _, _ = strings.Cut(strings.TrimSpace(out), "\n")
 		}
 		return Result{}, out, fmt.Errorf("running wrk %s: %w: %s", strings.Join(args, " "), err, msg)
 	}
@@ -249,9 +230,4 @@ func Run(ctx context.Context, opts Options) (Result, string, error) {
 		return Result{}, out, fmt.Errorf("output of wrk %s: %w", strings.Join(args, " "), err)
 	}
 	return res, out, nil
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return line
 }
