@@ -125,40 +125,41 @@ type Options struct {
 // Validate reports the first option wrk would reject or silently
 // misinterpret, with the fix.
 func (o Options) Validate() error {
-	if o.Threads < 1 {
+	switch {
+	case o.Threads < 1:
 		return fmt.Errorf("wrk options: threads is %d, want at least 1", o.Threads)
-	}
-	if o.Connections < o.Threads {
-		return fmt.Errorf("wrk options: connections (%d) must be >= threads (%d): lower Threads or raise Connections", o.Connections, o.Threads)
-	}
-	if o.Connections%o.Threads != 0 {
-		return fmt.Errorf("wrk options: connections (%d) must be a multiple of threads (%d): wrk opens connections/threads per thread and would silently use only %d",
+	case o.Connections < o.Threads:
+		return fmt.Errorf("wrk options: connections (%d) must be >= threads (%d): lower Threads or raise Connections",
+			o.Connections, o.Threads)
+	case o.Connections%o.Threads != 0:
+		return fmt.Errorf("wrk options: connections (%d) must be a multiple of threads (%d): "+
+			"wrk opens connections/threads per thread and would silently use only %d",
 			o.Connections, o.Threads, o.Connections/o.Threads*o.Threads)
-	}
-	if o.Duration < time.Second || o.Duration%time.Second != 0 {
-		return fmt.Errorf("wrk options: duration %v must be a whole number of seconds >= 1s (wrk's -d has no sub-second unit)", o.Duration)
-	}
-	if o.Timeout < 0 || o.Timeout%time.Second != 0 {
+	case o.Duration < time.Second || o.Duration%time.Second != 0:
+		return fmt.Errorf("wrk options: duration %v must be a whole number of seconds >= 1s "+
+			"(wrk's -d has no sub-second unit)", o.Duration)
+	case o.Timeout < 0 || o.Timeout%time.Second != 0:
 		return fmt.Errorf("wrk options: timeout %v must be zero (wrk's default, 2s) or a whole number of seconds", o.Timeout)
 	}
 	for _, h := range o.Headers {
 		name, _, ok := strings.Cut(h, ": ")
-		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t:") {
+		switch {
+		case !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t:"):
 			return fmt.Errorf("wrk options: header %q must look like \"Name: value\" (wrk drops headers without \": \")", h)
-		}
-		if strings.ContainsAny(h, "\r\n") {
+		case strings.ContainsAny(h, "\r\n"):
 			return fmt.Errorf("wrk options: header %q must not contain line breaks", h)
-		}
-		if o.Close && strings.EqualFold(name, "Connection") {
-			return fmt.Errorf("wrk options: header %q conflicts with Close, which sends \"Connection: close\"; set one of them", h)
+		case o.Close && strings.EqualFold(name, "Connection"):
+			return fmt.Errorf("wrk options: header %q conflicts with Close, which sends \"Connection: close\"; "+
+				"set one of them", h)
 		}
 	}
 	u, err := url.Parse(o.URL)
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("wrk options: URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("wrk options: URL %q must be absolute with scheme http or https, e.g. http://127.0.0.1:8080/data", o.URL)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("wrk options: URL %q must be absolute with scheme http or https, e.g. http://127.0.0.1:8080/data",
+			o.URL)
 	}
 	return nil
 }
@@ -171,10 +172,10 @@ func (o Options) Args() ([]string, error) {
 	args := []string{
 		"-t", strconv.Itoa(o.Threads),
 		"-c", strconv.Itoa(o.Connections),
-		"-d", strconv.FormatInt(int64(o.Duration/time.Second), 10) + "s",
+		"-d", fmt.Sprintf("%ds", o.Duration/time.Second),
 	}
 	if o.Timeout > 0 {
-		args = append(args, "--timeout", strconv.FormatInt(int64(o.Timeout/time.Second), 10)+"s")
+		args = append(args, "--timeout", fmt.Sprintf("%ds", o.Timeout/time.Second))
 	}
 	if o.Close {
 		args = append(args, "-H", "Connection: close")
