@@ -16,17 +16,15 @@ import (
 )
 
 // The load generator speaks HTTP/1.1 with fasthttp's Request and Response
-// codecs over connections it dials and owns itself, rather than through
-// fasthttp.HostClient, for three reasons found in HostClient v1.78.0:
+// codecs over connections it dials and owns, rather than through
+// fasthttp.HostClient, which (in v1.78.0):
 //
-//   - HostClient starts an idle-connection cleaner goroutine that sleeps for
-//     up to MaxIdleConnDuration and cannot be stopped, and its default dialer
-//     starts a DNS cache goroutine that never exits, so Run could not promise
-//     that every goroutine it started has ended when it returns;
-//   - its pool shares connections between callers, so "N workers, each with
-//     its own connection" and "a new connection per request" could only be
-//     hoped for, not guaranteed and counted;
-//   - it retries idempotent requests on a reused connection that the server
+//   - starts an idle-connection cleaner, and through its default dialer a DNS
+//     cache, whose goroutines cannot be stopped, so Run could not promise that
+//     every goroutine it started has ended when it returns;
+//   - shares its pool between callers, so "N workers, each with its own
+//     connection" and "a new connection per request" could not be guaranteed;
+//   - retries idempotent requests on a reused connection that the server
 //     closed, which would hide exactly the resets this tool must report.
 //
 // Owning the net.Conn also makes per-request deadlines exact and lets a
@@ -36,7 +34,7 @@ const (
 	// maxIdle is how long a keep-alive connection may sit unused before it
 	// is redialled instead of reused: a server that closes idle connections
 	// (most do after some seconds) would otherwise show up as resets that
-	// have nothing to do with load. It matches fasthttp's
+	// have nothing to do with load. It is fasthttp's
 	// DefaultMaxIdleConnDuration.
 	maxIdle = 10 * time.Second
 
@@ -69,7 +67,6 @@ func newTransport(addr string, closeEach bool) *transport {
 type conn struct {
 	nc       net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
 	lastUsed time.Time
 }
 
@@ -80,12 +77,11 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return "connect: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-var errAborted = errors.New("run cancelled")
-
 // roundTrip sends req on c, dialling first if c has no usable connection,
 // and reads the response into resp. The whole exchange, dial included, must
 // finish by deadline.
-func (t *transport) roundTrip(ctx context.Context, c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+func (t *transport) roundTrip(ctx context.Context, c *conn, req *fasthttp.Request, resp *fasthttp.Response,
+	deadline time.Time) error {
 	if c.nc != nil && time.Since(c.lastUsed) > maxIdle {
 		t.drop(c)
 	}
@@ -96,10 +92,7 @@ func (t *transport) roundTrip(ctx context.Context, c *conn, req *fasthttp.Reques
 	}
 	err := c.nc.SetDeadline(deadline)
 	if err == nil {
-		err = req.Write(c.bw)
-	}
-	if err == nil {
-		err = c.bw.Flush()
+		_, err = req.WriteTo(c.nc)
 	}
 	if err == nil {
 		err = resp.ReadLimitBody(c.br, maxBodySize)
@@ -121,22 +114,17 @@ func (t *transport) dial(ctx context.Context, c *conn, deadline time.Time) error
 		return err
 	}
 	t.mu.Lock()
-	aborted := t.aborted
-	if !aborted {
-		t.live[nc] = struct{}{}
-	}
-	t.mu.Unlock()
-	if aborted {
+	defer t.mu.Unlock()
+	if t.aborted {
 		nc.Close()
-		return errAborted
+		return errors.New("run cancelled")
 	}
+	t.live[nc] = struct{}{}
 	t.opened.Add(1)
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nc, readBufferSize)
-		c.bw = bufio.NewWriter(nc)
 	} else {
 		c.br.Reset(nc)
-		c.bw.Reset(nc)
 	}
 	c.nc = nc
 	return nil
@@ -187,6 +175,7 @@ func (o *Outcomes) count(f failure) *int64 {
 func classify(err error, deadline time.Time) failure {
 	var de *dialError
 	var te interface{ Timeout() bool }
+	var bc fasthttp.ErrBrokenChunk
 	switch {
 	case errors.As(err, &de):
 		return failConnect
@@ -195,22 +184,18 @@ func classify(err error, deadline time.Time) failure {
 		// keeping the net.Error, e.g. inside a chunked body.
 		return failTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, syscall.ECONNABORTED), truncatedChunk(err):
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		// fasthttp reports any error before the first response byte,
 		// a reset included, as io.EOF.
+		return failReset
+	case errors.As(err, &bc) && strings.Contains(bc.Error(), io.ErrUnexpectedEOF.Error()):
+		// A chunked body cut short by the server closing the connection:
+		// ErrBrokenChunk does not unwrap its cause, so its text is all
+		// there is to go on.
 		return failReset
 	default:
 		return failOther
 	}
-}
-
-// truncatedChunk reports a chunked body cut short by the server closing the
-// connection. fasthttp.ErrBrokenChunk does not unwrap its cause, so its text
-// is all there is to go on.
-func truncatedChunk(err error) bool {
-	var bc fasthttp.ErrBrokenChunk
-	return errors.As(err, &bc) && strings.Contains(bc.Error(), io.ErrUnexpectedEOF.Error())
 }
 
 // newRequest builds the GET request every worker sends a copy of.
@@ -221,9 +206,7 @@ func newRequest(rawURL string, header map[string]string, closeEach bool) *fastht
 	req.Header.SetUserAgent("offload-loadtest")
 	for k, v := range header {
 		req.Header.Set(k, v)
-		if strings.EqualFold(k, "Host") {
-			req.UseHostHeader = true
-		}
+		req.UseHostHeader = req.UseHostHeader || strings.EqualFold(k, "Host")
 	}
 	if closeEach {
 		req.SetConnectionClose()
