@@ -44,28 +44,16 @@ var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // seriesKey is the key ParsePrometheusText gives a sample's labels.
 func seriesKey(m model.Metric) string {
-	var b strings.Builder
-	b.WriteString(string(m[model.MetricNameLabel]))
-	names := make([]string, 0, len(m))
-	for name := range m {
+	var labels []string
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if name != model.MetricNameLabel {
-			names = append(names, string(name))
+			labels = append(labels, string(name)+`="`+labelEscaper.Replace(string(m[name]))+`"`)
 		}
 	}
-	if len(names) == 0 {
-		return b.String()
+	if len(labels) == 0 {
+		return string(m[model.MetricNameLabel])
 	}
-	slices.Sort(names)
-	for i, name := range names {
-		sep := byte(',')
-		if i == 0 {
-			sep = '{'
-		}
-		b.WriteByte(sep)
-		b.WriteString(name + `="` + labelEscaper.Replace(string(m[model.LabelName(name)])) + `"`)
-	}
-	b.WriteByte('}')
-	return b.String()
+	return string(m[model.MetricNameLabel]) + "{" + strings.Join(labels, ",") + "}"
 }
 
 // canonicalSeries returns a series selector such as `name{b="2",a="1"}` in
@@ -105,14 +93,12 @@ const maxScrapeTimeout = 2 * time.Second
 // transport, so the load's connections and MaxInflight never delay it, and
 // it runs in a single goroutine.
 type scraper struct {
-	t         *transport
-	c         conn
-	req       *fasthttp.Request
-	resp      fasthttp.Response
-	timeout   time.Duration
-	interval  time.Duration
-	selectors []string
-	start     time.Time
+	s     *settings
+	start time.Time
+	t     *transport
+	c     conn
+	req   *fasthttp.Request
+	resp  fasthttp.Response
 
 	out    Scrape
 	prev   map[string]float64 // last successful scrape's values
@@ -121,26 +107,20 @@ type scraper struct {
 
 func newScraper(s *settings, start time.Time) *scraper {
 	return &scraper{
+		s:     s,
+		start: start,
 		// A fresh connection per scrape: a keep-alive connection would sit
 		// idle between scrapes, and the server may close it any time.
-		t:         newTransport(s.scrapeAddr, true),
-		req:       newRequest(s.ScrapeURL, nil, true),
-		timeout:   min(s.ScrapeInterval, maxScrapeTimeout),
-		interval:  s.ScrapeInterval,
-		selectors: s.selectors,
-		start:     start,
-		out: Scrape{
-			URL:             s.ScrapeURL,
-			IntervalSeconds: s.ScrapeInterval.Seconds(),
-			Series:          make(map[string][]Point),
-		},
+		t:   newTransport(s.scrapeAddr, true),
+		req: newRequest(s.ScrapeURL, nil, true),
+		out: Scrape{URL: s.ScrapeURL, IntervalSeconds: s.ScrapeInterval.Seconds(), Series: make(map[string][]Point)},
 	}
 }
 
 // run scrapes at once and then every interval until done is closed or ctx
 // is cancelled.
 func (s *scraper) run(ctx context.Context, done <-chan struct{}) {
-	tick := time.NewTicker(s.interval)
+	tick := time.NewTicker(s.s.ScrapeInterval)
 	defer tick.Stop()
 	for {
 		s.scrape(ctx)
@@ -154,50 +134,42 @@ func (s *scraper) run(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
+// scrape fetches the metrics once and adds the selected values to the
+// series; a failure leaves a gap, and is not counted if the run was
+// cancelled.
 func (s *scraper) scrape(ctx context.Context) {
 	at := time.Since(s.start).Seconds()
-	values, err := s.fetch(ctx)
+	deadline := time.Now().Add(min(s.s.ScrapeInterval, maxScrapeTimeout))
+	err := s.t.roundTrip(ctx, &s.c, s.req, &s.resp, deadline)
+	if code := s.resp.StatusCode(); err == nil && code != fasthttp.StatusOK {
+		err = fmt.Errorf("status %d", code)
+	}
+	var values map[string]float64
+	if err == nil {
+		values, err = ParsePrometheusText(bytes.NewReader(s.resp.Body()))
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.out.Failures++
-			s.out.LastError = err.Error()
+			s.out.LastError = fmt.Sprintf("scrape %s: %v", s.out.URL, err)
 		}
 		return
 	}
 	s.out.Scrapes++
-	s.add(at, values)
-}
-
-func (s *scraper) fetch(ctx context.Context) (map[string]float64, error) {
-	if err := s.t.roundTrip(ctx, &s.c, s.req, &s.resp, time.Now().Add(s.timeout)); err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", s.out.URL, err)
-	}
-	if code := s.resp.StatusCode(); code != fasthttp.StatusOK {
-		return nil, fmt.Errorf("scrape %s: status %d", s.out.URL, code)
-	}
-	values, err := ParsePrometheusText(bytes.NewReader(s.resp.Body()))
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", s.out.URL, err)
-	}
-	return values, nil
-}
-
-// add appends one scrape's selected values to the series.
-func (s *scraper) add(at float64, values map[string]float64) {
-	selected := make(map[string]float64, len(s.selectors))
-	for _, sel := range s.selectors {
-		if v, ok := lookup(values, sel); ok {
-			selected[sel] = v
-		}
-	}
-	for sel, v := range selected {
-		if !isCounter(sel) {
-			s.out.Series[sel] = append(s.out.Series[sel], Point{At: at, Value: v})
+	selected := make(map[string]float64, len(s.s.selectors))
+	for _, sel := range s.s.selectors {
+		v, ok := lookup(values, sel)
+		if _, dup := selected[sel]; !ok || dup {
 			continue
 		}
-		// A counter that went down was reset by a server restart; the
-		// rate across the restart is unknown, so that point is left out.
-		if prev, ok := s.prev[sel]; ok && v >= prev && at > s.prevAt {
+		selected[sel] = v
+		prev, seen := s.prev[sel]
+		switch {
+		case !isCounter(sel):
+			s.out.Series[sel] = append(s.out.Series[sel], Point{At: at, Value: v})
+		case seen && v >= prev && at > s.prevAt:
+			// A counter that went down was reset by a server restart; the
+			// rate across the restart is unknown, so that point is left out.
 			s.out.Series[sel] = append(s.out.Series[sel], Point{At: at, Value: (v - prev) / (at - s.prevAt)})
 		}
 	}
