@@ -239,10 +239,10 @@ func (r *run) progress(done <-chan struct{}) {
 			}
 			return
 		case now := <-tick.C:
-			m := merge(r.tallies, r.s.Timeout)
+			m, all := merge(r.tallies, r.s.Timeout)
 			line := fmt.Sprintf("%5.0fs  %7.0f req/s  p99 %7.2f ms  503s %d  errors %d",
 				now.Sub(r.start).Seconds(), float64(m.finished-lastFinished)/now.Sub(lastAt).Seconds(),
-				float64(m.hist.ValueAtQuantile(99))/1e3, m.out.Status[503], m.out.Errors())
+				float64(all.ValueAtQuantile(99))/1e3, m.out.Status[503], m.out.Errors())
 			lastFinished, lastAt = m.finished, now
 			if r.s.open() {
 				line += fmt.Sprintf("  missed %d", r.missed.Load())
@@ -261,7 +261,7 @@ func (r *run) progress(done <-chan struct{}) {
 }
 
 func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
-	m := merge(r.tallies, r.s.Timeout)
+	m, all := merge(r.tallies, r.s.Timeout)
 	m.out.Missed = r.missed.Load()
 	elapsed := max(stopped.Sub(r.measureStart), 0).Seconds()
 	res := &Result{
@@ -274,12 +274,12 @@ func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
 		TimeoutSeconds:    r.s.Timeout.Seconds(),
 		ElapsedSeconds:    elapsed,
 		Interrupted:       interrupted,
-		Answered:          m.hist.TotalCount(),
-		Latency:           latencyOf(m.hist),
+		Answered:          all.TotalCount(),
+		Latency:           latencyOf(all),
 		LatencyByStatus:   make(map[int]Latency, len(m.byStatus)),
 		Outcomes:          m.out,
 		ConnectionsOpened: r.target.opened.Load(),
-		Histogram:         m.hist,
+		Histogram:         all,
 		Records:           records(r.tallies),
 	}
 	if r.s.open() {

@@ -52,11 +52,7 @@ func (t *tally) add(rec Record, measured bool, f failure, err error) {
 	switch {
 	case !measured:
 	case err == nil:
-		h := t.byStatus[rec.Status]
-		if h == nil {
-			h = newHistogram(t.timeout)
-			t.byStatus[rec.Status] = h
-		}
+		h := t.histogram(rec.Status)
 		// Latency from a scheduled time can exceed the timeout by however
 		// late the scheduler was; such an extreme is kept at the
 		// histogram's ceiling rather than lost.
@@ -78,29 +74,27 @@ func addSample(samples []string, msg string) []string {
 	return append(samples, msg)
 }
 
-// merged is what the tallies of a run add up to.
-type merged struct {
-	hist     *hdrhistogram.Histogram         // every answered request, µs
-	byStatus map[int]*hdrhistogram.Histogram // the same, per status code
-	out      Outcomes
-	finished int64
+// histogram returns the latency histogram of a status code, creating it if
+// need be.
+func (t *tally) histogram(code int) *hdrhistogram.Histogram {
+	h := t.byStatus[code]
+	if h == nil {
+		h = newHistogram(t.timeout)
+		t.byStatus[code] = h
+	}
+	return h
 }
 
-// merge folds the tallies into one histogram and one Outcomes. It may run
-// while workers are still recording.
-func merge(tallies []*tally, timeout time.Duration) merged {
-	m := merged{
-		hist:     newHistogram(timeout),
-		byStatus: make(map[int]*hdrhistogram.Histogram),
-		out:      Outcomes{Status: make(map[int]int64)},
-	}
+// merge folds the tallies, but not their records, into one whose Outcomes
+// include the status counts, and returns it with the histogram of every
+// answered request. It may run while workers are still recording.
+func merge(tallies []*tally, timeout time.Duration) (*tally, *hdrhistogram.Histogram) {
+	m := newTally(timeout, false)
+	m.out.Status = make(map[int]int64)
 	for _, t := range tallies {
 		t.mu.Lock()
 		for code, h := range t.byStatus {
-			if m.byStatus[code] == nil {
-				m.byStatus[code] = newHistogram(timeout)
-			}
-			m.byStatus[code].Merge(h)
+			m.histogram(code).Merge(h)
 		}
 		for f := range numFailures {
 			*m.out.count(f) += *t.out.count(f)
@@ -111,11 +105,12 @@ func merge(tallies []*tally, timeout time.Duration) merged {
 		m.finished += t.finished
 		t.mu.Unlock()
 	}
+	all := newHistogram(timeout)
 	for code, h := range m.byStatus {
-		m.hist.Merge(h)
+		all.Merge(h)
 		m.out.Status[code] = h.TotalCount()
 	}
-	return m
+	return m, all
 }
 
 // records gathers the tallies' records in order of their scheduled time.
