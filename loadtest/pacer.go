@@ -3,26 +3,17 @@ package loadtest
 import "time"
 
 // pacer is the open-loop arrival schedule: consecutive spans of time, each
-// with a constant rate. The warmup is one span at the first rate; Duration is
-// split into equal steps, one per rate.
+// with a constant rate; the warmup is one span at the first rate, and
+// Duration is split into equal steps, one per rate. Within span i, which
+// starts at T_i with rate r_i after H_i requests were scheduled, arrivals are
+// evenly spaced, so request n (from 0) is due at T_i + (n − H_i)/r_i in the
+// span with H_i ≤ n < H_{i+1}.
 //
-// Within span i, which starts at T_i and has rate r_i, arrivals are evenly
-// spaced, so the number of requests scheduled by time t is
-//
-//	H(t) = H_i + r_i·(t − T_i),   where H_i = Σ_{j<i} r_j·(T_{j+1} − T_j).
-//
-// Request n (counting from 0) is due when H reaches n. That happens in the
-// span with H_i ≤ n < H_{i+1}, at
-//
-//	t_n = T_i + (n − H_i) / r_i.
-//
-// Deriving t_n from n, instead of adding 1/r to the previous due time, keeps
-// rounding from accumulating over millions of requests, and a scheduler that
-// fell behind finds every overdue request already in the past and sends it at
-// once rather than quietly stretching the schedule.
-type pacer struct {
-	spans []span
-}
+// Deriving each due time from n, instead of adding 1/r to the previous one,
+// keeps rounding from accumulating over millions of requests, and a
+// scheduler that fell behind finds every overdue request already in the past
+// and sends it at once rather than quietly stretching the schedule.
+type pacer []span
 
 type span struct {
 	start time.Duration // T_i
@@ -39,7 +30,7 @@ func newPacer(warmup, duration time.Duration, rates []float64) pacer {
 		if length <= 0 {
 			return
 		}
-		p.spans = append(p.spans, span{start: at, rate: rate, hits: hits})
+		p = append(p, span{start: at, rate: rate, hits: hits})
 		at += length
 		hits += rate * length.Seconds()
 	}
@@ -53,7 +44,7 @@ func newPacer(warmup, duration time.Duration, rates []float64) pacer {
 	}
 	// A sentinel span holds the total, so "n is past the end" is the same
 	// comparison as "n is past span i".
-	p.spans = append(p.spans, span{start: at, hits: hits})
+	p = append(p, span{start: at, hits: hits})
 	return p
 }
 
@@ -61,17 +52,12 @@ func newPacer(warmup, duration time.Duration, rates []float64) pacer {
 // the run, and false once n lies beyond the end of the schedule.
 func (p pacer) due(n int64) (time.Duration, bool) {
 	x := float64(n)
-	for i, s := range p.spans[:len(p.spans)-1] {
-		if x < p.spans[i+1].hits {
+	for i, s := range p[:len(p)-1] {
+		if x < p[i+1].hits {
 			return s.start + time.Duration((x-s.hits)/s.rate*float64(time.Second)), true
 		}
 	}
 	return 0, false
-}
-
-// total returns how many requests the schedule holds.
-func (p pacer) total() float64 {
-	return p.spans[len(p.spans)-1].hits
 }
 
 // bursts is the schedule of Config.Burst: size requests due at once at

@@ -60,3 +60,8 @@ func TestPacerWithoutWarmup(t *testing.T) {
 		t.Errorf("due(100) is in a 100-request schedule")
 	}
 }
+
+// total returns how many requests the schedule holds.
+func (p pacer) total() float64 {
+	return p[len(p)-1].hits
+}
