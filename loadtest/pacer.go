@@ -1,6 +1,9 @@
 package loadtest
 
-import "time"
+import (
+	"iter"
+	"time"
+)
 
 // pacer is the open-loop arrival schedule: consecutive spans of time, each
 // with a constant rate; the warmup is one span at the first rate, and
@@ -60,20 +63,27 @@ func (p pacer) due(n int64) (time.Duration, bool) {
 	return 0, false
 }
 
-// bursts is the schedule of Config.Burst: size requests due at once at
-// every, 2×every, … up to, not including, end.
-type bursts struct {
-	size  int64
-	every time.Duration
-	end   time.Duration
-}
-
-// due returns when burst request k is scheduled, and false once k lies
-// beyond the end.
-func (b bursts) due(k int64) (time.Duration, bool) {
-	if b.size <= 0 {
-		return 0, false
+// schedule yields when each open-loop request is due, as offsets from the
+// start of the run in time order: the rates' schedule merged with the
+// bursts, Burst.Size requests at once at every multiple of Burst.Every before
+// the end of the run.
+func schedule(s *settings) iter.Seq[time.Duration] {
+	pace := newPacer(s.Warmup, s.Duration, s.Rates)
+	size, end := int64(s.Burst.Size), s.Warmup+s.Duration
+	return func(yield func(time.Duration) bool) {
+		// n counts the requests of the rates, k those of the bursts.
+		for n, k := int64(0), int64(0); ; {
+			at, more := pace.due(n)
+			burst := time.Duration(k/max(size, 1)+1) * s.Burst.Every
+			if size > 0 && burst < end && (!more || burst < at) {
+				at, more = burst, true
+				k++
+			} else {
+				n++
+			}
+			if !more || !yield(at) {
+				return
+			}
+		}
 	}
-	at := time.Duration(k/b.size+1) * b.every
-	return at, at < b.end
 }

@@ -104,11 +104,7 @@ func (r *run) closedLoop(ctx context.Context) {
 		w := r.newWorker(i)
 		wg.Go(func() {
 			defer w.close()
-			for ctx.Err() == nil {
-				now := time.Now()
-				if !now.Before(r.end) {
-					return
-				}
+			for now := time.Now(); ctx.Err() == nil && now.Before(r.end); now = time.Now() {
 				w.send(ctx, now)
 			}
 		})
@@ -121,71 +117,56 @@ func (r *run) closedLoop(ctx context.Context) {
 // busy. Workers are never retired, so one that has a connection keeps it for
 // the next send.
 func (r *run) openLoop(ctx context.Context) {
-	sends := make(chan time.Time)
+	idle := make(chan *worker, r.s.MaxInflight)
 	var wg sync.WaitGroup
 	defer func() {
-		close(sends)
 		wg.Wait()
+		close(idle)
+		for w := range idle {
+			w.close()
+		}
 	}()
-	workers := 0
-	pace := newPacer(r.s.Warmup, r.s.Duration, r.s.Rates)
-	burst := bursts{size: int64(r.s.Burst.Size), every: r.s.Burst.Every, end: r.s.Warmup + r.s.Duration}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	// n counts the sends of the rate schedule, k those of the bursts;
-	// each turn sends whichever is due first.
-	for n, k := int64(0), int64(0); ; {
-		due := r.end
-		offset, more := pace.due(n)
-		if at, ok := burst.due(k); ok && (!more || at < offset) {
-			offset, more = at, true
-			k++
-		} else if more {
-			n++
-		}
-		if more {
-			due = r.start.Add(offset)
-		}
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
+	workers := 0
+	for offset := range schedule(r.s) {
+		due := r.start.Add(offset)
+		if !sleepUntil(ctx, timer, due) {
 			return
 		}
-		if !more {
-			// Waited out the schedule's last interval, so the measured
-			// time is never shorter than Duration.
-			return
-		}
-
+		var w *worker
 		select {
-		case sends <- due:
-			continue
+		case w = <-idle:
 		default:
-		}
-		if workers < r.s.MaxInflight {
-			w := r.newWorker(workers)
-			workers++
-			wg.Go(func() {
-				defer w.close()
-				for due := range sends {
-					if ctx.Err() == nil {
-						w.send(ctx, due)
-					}
+			if workers == r.s.MaxInflight {
+				if !due.Before(r.measureStart) {
+					r.missed.Add(1)
 				}
-			})
-			// The new worker, or one that just finished, takes it.
-			sends <- due
-			continue
+				continue
+			}
+			w = r.newWorker(workers)
+			workers++
 		}
-		if !due.Before(r.measureStart) {
-			r.missed.Add(1)
+		wg.Go(func() {
+			w.send(ctx, due)
+			idle <- w
+		})
+	}
+	// Wait out the schedule's last interval, so that the measured time is
+	// never shorter than Duration.
+	sleepUntil(ctx, timer, r.end)
+}
+
+// sleepUntil waits for t on timer and reports whether ctx is still live.
+func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
+	if wait := time.Until(t); wait > 0 {
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
 		}
 	}
+	return ctx.Err() == nil
 }
 
 // worker sends requests over its own connection, one at a time.
