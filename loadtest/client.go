@@ -47,8 +47,9 @@ const (
 	readBufferSize = 16 << 10
 )
 
-// transport dials connections to one address and tracks the open ones, so a
-// cancelled run can close them all and unblock the goroutines using them.
+// transport is the clients' shared dialling to one address: it counts the
+// connections and tracks the open ones, so that a cancelled run can close
+// them all and unblock the goroutines using them.
 type transport struct {
 	addr   string
 	close  bool // one request per connection
@@ -63,11 +64,21 @@ func newTransport(addr string, closeEach bool) *transport {
 	return &transport{addr: addr, close: closeEach, live: make(map[net.Conn]struct{})}
 }
 
-// conn is one HTTP/1.1 connection, used by a single goroutine at a time.
-type conn struct {
+// client sends copies of one request over a connection of its own, which
+// it dials again when it has none; one goroutine uses it at a time.
+type client struct {
+	t        *transport
+	req      fasthttp.Request
+	resp     fasthttp.Response
 	nc       net.Conn
 	br       *bufio.Reader
 	lastUsed time.Time
+}
+
+func (t *transport) newClient(req *fasthttp.Request) *client {
+	c := &client{t: t}
+	req.CopyTo(&c.req)
+	return c
 }
 
 // dialError marks a failure to establish the connection, as opposed to one
@@ -77,50 +88,49 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return "connect: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// roundTrip sends req on c, dialling first if c has no usable connection,
-// and reads the response into resp. The whole exchange, dial included, must
+// do sends the request, dialling first if c has no usable connection, and
+// reads the response into c.resp. The whole exchange, dial included, must
 // finish by deadline.
-func (t *transport) roundTrip(ctx context.Context, c *conn, req *fasthttp.Request, resp *fasthttp.Response,
-	deadline time.Time) error {
+func (c *client) do(ctx context.Context, deadline time.Time) error {
 	if c.nc != nil && time.Since(c.lastUsed) > maxIdle {
-		t.drop(c)
+		c.close()
 	}
 	if c.nc == nil {
-		if err := t.dial(ctx, c, deadline); err != nil {
+		if err := c.dial(ctx, deadline); err != nil {
 			return &dialError{err}
 		}
 	}
 	err := c.nc.SetDeadline(deadline)
 	if err == nil {
-		_, err = req.WriteTo(c.nc)
+		_, err = c.req.WriteTo(c.nc)
 	}
 	if err == nil {
-		err = resp.ReadLimitBody(c.br, maxBodySize)
+		err = c.resp.ReadLimitBody(c.br, maxBodySize)
 	}
 	// After an error the connection's framing is unknown, so it is never
 	// reused.
-	if err != nil || t.close || resp.ConnectionClose() {
-		t.drop(c)
+	if err != nil || c.t.close || c.resp.ConnectionClose() {
+		c.close()
 	} else {
 		c.lastUsed = time.Now()
 	}
 	return err
 }
 
-func (t *transport) dial(ctx context.Context, c *conn, deadline time.Time) error {
+func (c *client) dial(ctx context.Context, deadline time.Time) error {
 	d := net.Dialer{Deadline: deadline}
-	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	nc, err := d.DialContext(ctx, "tcp", c.t.addr)
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.aborted {
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	if c.t.aborted {
 		nc.Close()
 		return errors.New("run cancelled")
 	}
-	t.live[nc] = struct{}{}
-	t.opened.Add(1)
+	c.t.live[nc] = struct{}{}
+	c.t.opened.Add(1)
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nc, readBufferSize)
 	} else {
@@ -130,20 +140,20 @@ func (t *transport) dial(ctx context.Context, c *conn, deadline time.Time) error
 	return nil
 }
 
-// drop closes c's connection, if any.
-func (t *transport) drop(c *conn) {
+// close closes c's connection, if any.
+func (c *client) close() {
 	if c.nc == nil {
 		return
 	}
-	t.mu.Lock()
-	delete(t.live, c.nc)
-	t.mu.Unlock()
+	c.t.mu.Lock()
+	delete(c.t.live, c.nc)
+	c.t.mu.Unlock()
 	c.nc.Close()
 	c.nc = nil
 }
 
 // abort closes every open connection and makes later dials fail, which
-// unblocks any goroutine waiting in roundTrip.
+// unblocks any goroutine waiting in client.do.
 func (t *transport) abort() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -170,7 +180,7 @@ func (o *Outcomes) count(f failure) *int64 {
 	return [numFailures]*int64{&o.Timeouts, &o.Connect, &o.Resets, &o.Other}[f]
 }
 
-// classify sorts a roundTrip error into its bucket. A dial that times out is
+// classify sorts an error of client.do into its bucket. A dial that times out is
 // a connect failure: no connection means the server never saw the request.
 func classify(err error, deadline time.Time) failure {
 	var de *dialError

@@ -169,26 +169,23 @@ func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 	return ctx.Err() == nil
 }
 
-// worker sends requests over its own connection, one at a time.
+// worker sends requests over its own connection, one at a time, and
+// records them in its tally.
 type worker struct {
-	r    *run
-	t    *tally
-	c    conn
-	req  fasthttp.Request
-	resp fasthttp.Response
+	*client
+	r     *run
+	tally *tally
 }
 
 func (r *run) newWorker(i int) *worker {
-	w := &worker{r: r, t: r.tallies[i%len(r.tallies)]}
-	r.req.CopyTo(&w.req)
-	return w
+	return &worker{client: r.target.newClient(r.req), r: r, tally: r.tallies[i%len(r.tallies)]}
 }
 
 // send makes one request and records its outcome. scheduled is when the
 // request was due, from which its latency counts.
 func (w *worker) send(ctx context.Context, scheduled time.Time) {
 	deadline := time.Now().Add(w.r.s.Timeout)
-	err := w.r.target.roundTrip(ctx, &w.c, &w.req, &w.resp, deadline)
+	err := w.do(ctx, deadline)
 	if err != nil && ctx.Err() != nil {
 		return // cut short by the caller: it says nothing about the server
 	}
@@ -200,11 +197,7 @@ func (w *worker) send(ctx context.Context, scheduled time.Time) {
 	} else {
 		f = classify(err, deadline)
 	}
-	w.t.add(rec, !now.Before(w.r.measureStart), f, err)
-}
-
-func (w *worker) close() {
-	w.r.target.drop(&w.c)
+	w.tally.add(rec, !now.Before(w.r.measureStart), f, err)
 }
 
 // progress writes a status line every second until done is closed.

@@ -95,10 +95,7 @@ const maxScrapeTimeout = 2 * time.Second
 type scraper struct {
 	s     *settings
 	start time.Time
-	t     *transport
-	c     conn
-	req   *fasthttp.Request
-	resp  fasthttp.Response
+	*client
 
 	out    Scrape
 	prev   map[string]float64 // last successful scrape's values
@@ -111,9 +108,8 @@ func newScraper(s *settings, start time.Time) *scraper {
 		start: start,
 		// A fresh connection per scrape: a keep-alive connection would sit
 		// idle between scrapes, and the server may close it any time.
-		t:   newTransport(s.scrapeAddr, true),
-		req: newRequest(s.ScrapeURL, nil, true),
-		out: Scrape{URL: s.ScrapeURL, IntervalSeconds: s.ScrapeInterval.Seconds(), Series: make(map[string][]Point)},
+		client: newTransport(s.scrapeAddr, true).newClient(newRequest(s.ScrapeURL, nil, true)),
+		out:    Scrape{URL: s.ScrapeURL, IntervalSeconds: s.ScrapeInterval.Seconds(), Series: make(map[string][]Point)},
 	}
 }
 
@@ -140,7 +136,7 @@ func (s *scraper) run(ctx context.Context, done <-chan struct{}) {
 func (s *scraper) scrape(ctx context.Context) {
 	at := time.Since(s.start).Seconds()
 	deadline := time.Now().Add(min(s.s.ScrapeInterval, maxScrapeTimeout))
-	err := s.t.roundTrip(ctx, &s.c, s.req, &s.resp, deadline)
+	err := s.do(ctx, deadline)
 	if code := s.resp.StatusCode(); err == nil && code != fasthttp.StatusOK {
 		err = fmt.Errorf("status %d", code)
 	}
