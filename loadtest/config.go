@@ -36,64 +36,56 @@ func DefaultScrapeMetrics() []string {
 // Config describes one load test. The zero value of an optional field selects
 // its default.
 type Config struct {
-	// URL is the target, e.g. "http://127.0.0.1:8080/data". Every request
-	// is a GET. Only plain http is supported.
+	// URL is the target of every request, a GET, e.g.
+	// "http://127.0.0.1:8080/data". Only plain http is supported.
 	URL string
 	// Header holds extra request headers, e.g. {"X-Work-Ms": "5"}.
 	Header map[string]string
 
-	// Connections selects the closed-loop model: that many workers, each
-	// with its own connection, each sending its next request as soon as the
-	// previous one is answered (wrk's model). Leave it 0 for an open loop.
+	// Connections selects the closed loop (wrk's model): that many workers,
+	// each on its own connection, sending its next request as soon as the
+	// previous one is answered. Leave it 0 for an open loop.
 	Connections int
-	// Rates selects the open-loop model: requests are sent on a fixed
-	// schedule whatever the server does, at Rates[0] requests per second.
-	// With several rates, Duration is split into equal steps, one per rate;
-	// the warmup runs at Rates[0]. Latency then counts from the scheduled
-	// send time, so time spent queued behind a stalled server is measured
-	// (no coordinated omission).
+	// Rates selects the open loop: requests go out on a fixed schedule
+	// whatever the server does, at Rates[i] requests per second in step i of
+	// Duration split into equal steps, and at Rates[0] in the warmup.
+	// Latency counts from the scheduled send time, so that time queued
+	// behind a stalled server is measured (no coordinated omission).
 	Rates []float64
-	// Burst, in an open loop, adds Burst.Size requests all due at the same
-	// moment every Burst.Every (at Every, 2×Every, … from the start of the
-	// run, warmup included), on top of the Rates schedule.
+	// Burst, in an open loop, adds Burst.Size requests all due at Every,
+	// 2×Every, … from the start of the run, warmup included.
 	Burst Burst
-	// MaxInflight caps the open loop's concurrent requests (and so its
-	// connections). A send due while MaxInflight requests are outstanding
-	// is not made and is counted in Outcomes.Missed. Default
-	// DefaultMaxInflight.
+	// MaxInflight caps the open loop's concurrent requests, and so its
+	// connections; a send due while MaxInflight are outstanding is not made
+	// but counted in Outcomes.Missed. Default DefaultMaxInflight.
 	MaxInflight int
-	// Close sends "Connection: close" and opens a new TCP connection for
-	// every request, as in the original experiment. The default is
-	// keep-alive.
+	// Close sends "Connection: close" and opens a new connection for every
+	// request, as in the original experiment, instead of keep-alive.
 	Close bool
 
 	// Duration is how long requests are measured, after Warmup.
 	Duration time.Duration
-	// Warmup is run before Duration; requests that finish during it are not
-	// recorded.
+	// Warmup runs before Duration; what finishes in it is not measured.
 	Warmup time.Duration
 	// Timeout bounds each request from the moment it is actually sent,
 	// connect included. Default DefaultTimeout.
 	Timeout time.Duration
 
-	// Record keeps every request's outcome, warmup included, in
-	// Result.Records, for timelines and windows the summary does not
-	// give.
+	// Record keeps every request, warmup included, in Result.Records.
 	Record bool
-	// Progress, if set, receives one status line per second, each starting
-	// with '\r' to overwrite the last. The caller decides whether it is a
-	// terminal.
+	// Progress, if set, receives a status line a second, each starting with
+	// '\r' to overwrite the last; the caller knows if it is a terminal.
 	Progress io.Writer
 
-	// ScrapeURL, if set, is the server's Prometheus endpoint (e.g.
-	// "http://127.0.0.1:8080/metrics"), scraped every ScrapeInterval during
-	// the run into Result.Scrape.
+	// ScrapeURL, if set, is the server's Prometheus endpoint, e.g.
+	// "http://127.0.0.1:8080/metrics", scraped during the run into
+	// Result.Scrape.
 	ScrapeURL string
 	// ScrapeInterval is the time between scrapes. Default
 	// DefaultScrapeInterval.
 	ScrapeInterval time.Duration
-	// ScrapeMetrics names the series to keep; see Scrape for how names and
-	// label sets select series. Default DefaultScrapeMetrics().
+	// ScrapeMetrics names the series to keep (see Scrape for how names and
+	// labels select them). Default DefaultScrapeMetrics().
 	ScrapeMetrics []string
 }
 

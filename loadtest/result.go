@@ -36,10 +36,9 @@ type Result struct {
 	WarmupSeconds   float64 `json:"warmup_s"`
 	TimeoutSeconds  float64 `json:"timeout_s"`
 
-	// ElapsedSeconds is the measured time: from the end of the warmup until
-	// the last request finished or the run was cancelled. It exceeds
-	// Duration by the time requests still in flight at the end took to
-	// finish.
+	// ElapsedSeconds is the measured time, from the end of the warmup until
+	// the last request finished (so past Duration by the requests in flight
+	// at its end) or the run was cancelled.
 	ElapsedSeconds float64 `json:"elapsed_s"`
 
 	// Interrupted is set when the context ended the run early, which the
@@ -76,13 +75,9 @@ type Result struct {
 
 // Record is one request of a run.
 type Record struct {
-	// At is when the request was due (open loop) or sent (closed loop),
-	// since the start of the run.
-	At time.Duration
-	// Latency is from At until the answer, or the failure.
-	Latency time.Duration
-	// Status is the response's status code, 0 when there was none.
-	Status int
+	At      time.Duration // since the start of the run, when it was due (open loop) or sent (closed loop)
+	Latency time.Duration // from At until the answer or the failure
+	Status  int           // the response's status code, 0 if there was none
 }
 
 // Latency summarises answered requests' latencies, in milliseconds. In an
@@ -112,26 +107,23 @@ func latencyOf(h *hdrhistogram.Histogram) Latency {
 	}
 }
 
-// Outcomes breaks down how requests ended.
+// Outcomes breaks down how requests ended: Status counts responses by
+// status code; Timeouts requests with no complete response within
+// Config.Timeout on an established connection; Connect those whose
+// connection could not be established (refused, unreachable, not accepted
+// in time); Resets those whose connection the server reset or closed before
+// a complete response; Other any other failure, such as a malformed
+// response, with a few of their messages in OtherSamples. Missed counts the
+// open loop's sends that were due while MaxInflight requests were
+// outstanding, and so were never made.
 type Outcomes struct {
-	// Status counts responses by HTTP status code.
-	Status map[int]int64 `json:"status"`
-	// Timeouts counts requests with no complete response within
-	// Config.Timeout on an established connection.
-	Timeouts int64 `json:"timeouts"`
-	// Connect counts requests whose connection could not be established:
-	// refused, unreachable, or not accepted in time.
-	Connect int64 `json:"connect_errors"`
-	// Resets counts connections reset or closed by the server before a
-	// complete response.
-	Resets int64 `json:"resets"`
-	// Other counts any other failure, such as a malformed response;
-	// OtherSamples holds a few of their messages.
-	Other        int64    `json:"other_errors"`
-	OtherSamples []string `json:"other_samples,omitempty"`
-	// Missed counts open-loop sends that were due while MaxInflight
-	// requests were outstanding and so were never made.
-	Missed int64 `json:"missed"`
+	Status       map[int]int64 `json:"status"`
+	Timeouts     int64         `json:"timeouts"`
+	Connect      int64         `json:"connect_errors"`
+	Resets       int64         `json:"resets"`
+	Other        int64         `json:"other_errors"`
+	OtherSamples []string      `json:"other_samples,omitempty"`
+	Missed       int64         `json:"missed"`
 }
 
 // Errors returns the number of requests that got no response.

@@ -26,14 +26,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
-	workers := s.Connections
-	if s.open() {
-		workers = s.MaxInflight
-	}
 	r := &run{s: s, target: newTransport(s.addr, s.Close), req: newRequest(s.URL, s.Header, s.Close)}
-	// A few tallies per CPU keep recording from contending without
-	// costing a histogram per worker.
-	r.tallies = make([]*tally, min(workers, 4*runtime.GOMAXPROCS(0)))
+	// A few tallies per CPU keep recording from contending without costing
+	// a histogram per worker; a valid s has Connections or MaxInflight 0.
+	r.tallies = make([]*tally, min(max(s.Connections, s.MaxInflight), 4*runtime.GOMAXPROCS(0)))
 	for i := range r.tallies {
 		r.tallies[i] = newTally(s.Timeout, s.Record)
 	}
