@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -81,12 +82,9 @@ func (t *transport) newClient(req *fasthttp.Request) *client {
 	return c
 }
 
-// dialError marks a failure to establish the connection, as opposed to one
+// errConnect marks a failure to establish the connection, as opposed to one
 // on an established connection.
-type dialError struct{ err error }
-
-func (e *dialError) Error() string { return "connect: " + e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
+var errConnect = errors.New("connect")
 
 // do sends the request, dialling first if c has no usable connection, and
 // reads the response into c.resp. The whole exchange, dial included, must
@@ -97,7 +95,7 @@ func (c *client) do(ctx context.Context, deadline time.Time) error {
 	}
 	if c.nc == nil {
 		if err := c.dial(ctx, deadline); err != nil {
-			return &dialError{err}
+			return fmt.Errorf("%w: %w", errConnect, err)
 		}
 	}
 	err := c.nc.SetDeadline(deadline)
@@ -183,11 +181,10 @@ func (o *Outcomes) count(f failure) *int64 {
 // classify sorts an error of client.do into its bucket. A dial that times out is
 // a connect failure: no connection means the server never saw the request.
 func classify(err error, deadline time.Time) failure {
-	var de *dialError
 	var te interface{ Timeout() bool }
 	var bc fasthttp.ErrBrokenChunk
 	switch {
-	case errors.As(err, &de):
+	case errors.Is(err, errConnect):
 		return failConnect
 	case errors.As(err, &te) && te.Timeout(), !time.Now().Before(deadline):
 		// The clock check catches timeouts that fasthttp reports without

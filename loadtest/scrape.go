@@ -73,10 +73,8 @@ func canonicalSeries(sel string) (string, error) {
 
 // metricName returns the name part of a canonical series key.
 func metricName(key string) string {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		return key[:i]
-	}
-	return key
+	name, _, _ := strings.Cut(key, "{")
+	return name
 }
 
 // isCounter reports whether a series is a counter, by the naming convention
