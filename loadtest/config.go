@@ -175,17 +175,12 @@ func (ck *checks) check(ok bool, format string, args ...any) {
 // to dial for it.
 func (ck *checks) httpAddr(what, raw string) string {
 	u, err := url.Parse(raw)
-	switch {
-	case raw == "":
-		ck.check(false, "%s is required, e.g. http://127.0.0.1:8080/data", what)
-	case err != nil:
-		ck.check(false, "%s: %w", what, err)
-	case u.Scheme != "http":
-		ck.check(false, "%s %q: scheme must be http (https is not supported)", what, raw)
-	case u.Hostname() == "":
-		ck.check(false, "%s %q: missing host", what, raw)
-	default:
-		return net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), "80"))
+	ck.check(raw != "", "%s is required, e.g. http://127.0.0.1:8080/data", what)
+	ck.check(err == nil, "%s: %w", what, err)
+	if err != nil {
+		return ""
 	}
-	return ""
+	ck.check(u.Scheme == "http", "%s %q: scheme must be http (https is not supported)", what, raw)
+	ck.check(u.Hostname() != "", "%s %q: missing host", what, raw)
+	return net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), "80"))
 }
