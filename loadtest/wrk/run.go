@@ -101,22 +101,21 @@ var ErrNotInstalled = errors.New(`wrk not found in PATH: install it with "apt-ge
 type Options struct {
 	// Threads is wrk's -t; at least 1.
 	Threads int
-	// Connections is wrk's -c. wrk requires it to be >= Threads and gives
-	// each thread Connections/Threads connections, dropping the remainder,
-	// so it must also be a multiple of Threads.
+	// Connections is wrk's -c: at least Threads and a multiple of it, as
+	// wrk gives each thread Connections/Threads and drops the remainder.
 	Connections int
-	// Duration is wrk's -d. wrk only accepts whole seconds.
+	// Duration is wrk's -d, in whole seconds.
 	Duration time.Duration
 	// Close adds the header "Connection: close", so that every request
 	// uses a new connection.
 	Close bool
-	// Timeout is wrk's --timeout in whole seconds; zero keeps wrk's
-	// default of 2s. Responses slower than this are counted as timeout
-	// errors and left out of the latency statistics, so set it above the
-	// slowest latency you expect or the percentiles will be too low.
+	// Timeout is wrk's --timeout in whole seconds, or zero for wrk's 2s.
+	// Slower responses count as timeout errors and are left out of the
+	// latencies, so set it above the slowest latency you expect or the
+	// percentiles will be too low.
 	Timeout time.Duration
-	// Headers are extra request headers as "Name: value". wrk silently
-	// drops a header unless its colon is followed by a space.
+	// Headers are extra request headers as "Name: value"; wrk drops one
+	// whose colon is not followed by a space.
 	Headers []string
 	// URL is the http:// or https:// target.
 	URL string
