@@ -48,12 +48,14 @@ const (
 	readBufferSize = 16 << 10
 )
 
-// transport is the clients' shared dialling to one address: it counts the
-// connections and tracks the open ones, so that a cancelled run can close
-// them all and unblock the goroutines using them.
+// transport is the clients' shared target: the address, the GET request
+// they send copies of, and whether each connection carries one request. It
+// counts the connections and tracks the open ones, so that a cancelled run
+// can close them all and unblock the goroutines using them.
 type transport struct {
 	addr   string
-	close  bool // one request per connection
+	req    fasthttp.Request
+	close  bool
 	opened atomic.Int64
 
 	mu      sync.Mutex
@@ -61,11 +63,22 @@ type transport struct {
 	aborted bool
 }
 
-func newTransport(addr string, closeEach bool) *transport {
-	return &transport{addr: addr, close: closeEach, live: make(map[net.Conn]struct{})}
+func newTransport(addr, rawURL string, header map[string]string, closeEach bool) *transport {
+	t := &transport{addr: addr, close: closeEach, live: make(map[net.Conn]struct{})}
+	t.req.SetRequestURI(rawURL)
+	t.req.Header.SetMethod(fasthttp.MethodGet)
+	t.req.Header.SetUserAgent("offload-loadtest")
+	for k, v := range header {
+		t.req.Header.Set(k, v)
+		t.req.UseHostHeader = t.req.UseHostHeader || strings.EqualFold(k, "Host")
+	}
+	if closeEach {
+		t.req.SetConnectionClose()
+	}
+	return t
 }
 
-// client sends copies of one request over a connection of its own, which
+// client sends copies of its transport's request over a connection of its own, which
 // it dials again when it has none; one goroutine uses it at a time.
 type client struct {
 	t        *transport
@@ -76,9 +89,9 @@ type client struct {
 	lastUsed time.Time
 }
 
-func (t *transport) newClient(req *fasthttp.Request) *client {
+func (t *transport) newClient() *client {
 	c := &client{t: t}
-	req.CopyTo(&c.req)
+	t.req.CopyTo(&c.req)
 	return c
 }
 
@@ -203,20 +216,4 @@ func classify(err error, deadline time.Time) failure {
 	default:
 		return failOther
 	}
-}
-
-// newRequest builds the GET request every worker sends a copy of.
-func newRequest(rawURL string, header map[string]string, closeEach bool) *fasthttp.Request {
-	req := new(fasthttp.Request)
-	req.SetRequestURI(rawURL)
-	req.Header.SetMethod(fasthttp.MethodGet)
-	req.Header.SetUserAgent("offload-loadtest")
-	for k, v := range header {
-		req.Header.Set(k, v)
-		req.UseHostHeader = req.UseHostHeader || strings.EqualFold(k, "Host")
-	}
-	if closeEach {
-		req.SetConnectionClose()
-	}
-	return req
 }

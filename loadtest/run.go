@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Run performs the load test cfg describes and returns what it measured.
@@ -26,7 +23,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
-	r := &run{s: s, target: newTransport(s.addr, s.Close), req: newRequest(s.URL, s.Header, s.Close)}
+	r := &run{s: s, target: newTransport(s.addr, s.URL, s.Header, s.Close)}
 	// A few tallies per CPU keep recording from contending without costing
 	// a histogram per worker; a valid s has Connections or MaxInflight 0.
 	r.tallies = make([]*tally, min(max(s.Connections, s.MaxInflight), 4*runtime.GOMAXPROCS(0)))
@@ -40,8 +37,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 type run struct {
 	s       *settings
 	target  *transport
-	req     *fasthttp.Request // copied by each worker
 	tallies []*tally
+	sc      *scraper // if the run scrapes metrics
 
 	start        time.Time
 	measureStart time.Time // end of the warmup
@@ -55,9 +52,8 @@ func (r *run) execute(ctx context.Context) *Result {
 	r.measureStart = r.start.Add(r.s.Warmup)
 	r.end = r.measureStart.Add(r.s.Duration)
 
-	var sc *scraper
 	if r.s.ScrapeURL != "" {
-		sc = newScraper(r.s, r.start)
+		r.sc = newScraper(r.s, r.start)
 	}
 
 	done := make(chan struct{})
@@ -68,14 +64,14 @@ func (r *run) execute(ctx context.Context) *Result {
 			// Closing the connections is the only way to unblock
 			// workers waiting for a response.
 			r.target.abort()
-			if sc != nil {
-				sc.t.abort()
+			if r.sc != nil {
+				r.sc.t.abort()
 			}
 		case <-done:
 		}
 	})
-	if sc != nil {
-		helpers.Go(func() { sc.run(ctx, done) })
+	if r.sc != nil {
+		helpers.Go(func() { r.sc.run(ctx, done) })
 	}
 	if r.s.Progress != nil {
 		helpers.Go(func() { r.progress(done) })
@@ -90,7 +86,7 @@ func (r *run) execute(ctx context.Context) *Result {
 	interrupted := ctx.Err() != nil
 	close(done)
 	helpers.Wait()
-	return r.result(stopped, interrupted, sc)
+	return r.result(stopped, interrupted)
 }
 
 // closedLoop runs one worker per connection until the end of the run.
@@ -174,7 +170,7 @@ type worker struct {
 }
 
 func (r *run) newWorker(i int) *worker {
-	return &worker{client: r.target.newClient(r.req), r: r, tally: r.tallies[i%len(r.tallies)]}
+	return &worker{client: r.target.newClient(), r: r, tally: r.tallies[i%len(r.tallies)]}
 }
 
 // send makes one request and records its outcome. scheduled is when the
@@ -220,17 +216,16 @@ func (r *run) progress(done <-chan struct{}) {
 			if now.Before(r.measureStart) {
 				line += "  (warmup, not recorded)"
 			}
-			// Pad to cover the tail of a longer previous line.
-			pad := strings.Repeat(" ", max(width-len(line), 0))
-			width = len(line)
-			if _, err := fmt.Fprintf(r.s.Progress, "\r%s%s", line, pad); err != nil {
+			// Padded to cover the tail of a longer previous line.
+			if _, err := fmt.Fprintf(r.s.Progress, "\r%-*s", width, line); err != nil {
 				return // a broken progress writer must not break the run
 			}
+			width = len(line)
 		}
 	}
 }
 
-func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
+func (r *run) result(stopped time.Time, interrupted bool) *Result {
 	m, all := merge(r.tallies, r.s.Timeout)
 	m.out.Missed = r.missed.Load()
 	elapsed := max(stopped.Sub(r.measureStart), 0).Seconds()
@@ -268,8 +263,8 @@ func (r *run) result(stopped time.Time, interrupted bool, sc *scraper) *Result {
 	if elapsed > 0 {
 		res.Throughput, res.Goodput = float64(res.Answered)/elapsed, float64(ok)/elapsed
 	}
-	if sc != nil {
-		res.Scrape = &sc.out
+	if r.sc != nil {
+		res.Scrape = &r.sc.out
 	}
 	return res
 }

@@ -106,7 +106,7 @@ func newScraper(s *settings, start time.Time) *scraper {
 		start: start,
 		// A fresh connection per scrape: a keep-alive connection would sit
 		// idle between scrapes, and the server may close it any time.
-		client: newTransport(s.scrapeAddr, true).newClient(newRequest(s.ScrapeURL, nil, true)),
+		client: newTransport(s.scrapeAddr, s.ScrapeURL, nil, true).newClient(),
 		out:    Scrape{URL: s.ScrapeURL, IntervalSeconds: s.ScrapeInterval.Seconds(), Series: make(map[string][]Point)},
 	}
 }
