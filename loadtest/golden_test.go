@@ -23,8 +23,11 @@ func goldenResults() map[string]*Result {
 		Mode: Open, URL: "http://127.0.0.1:8080/data", Rates: []float64{200, 400.5}, MaxInflight: 50,
 		DurationSeconds: 30, WarmupSeconds: 5, TimeoutSeconds: 2, ElapsedSeconds: 12.3456, Interrupted: true,
 		Requests: 1234, Answered: 1200, Throughput: 97.25, Goodput: 80.125,
-		Latency:         latencyOf(hist),
-		LatencyByStatus: map[int]Latency{200: {P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, Mean: 1.5}, 503: {P50: 0.1, Max: 0.5}},
+		Latency: latencyOf(hist),
+		LatencyByStatus: map[int]Latency{
+			200: {P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, Mean: 1.5},
+			503: {P50: 0.1, Max: 0.5},
+		},
 		Outcomes: Outcomes{
 			Status: map[int]int64{200: 1000, 503: 200}, Timeouts: 10, Connect: 5, Resets: 4, Other: 15,
 			OtherSamples: []string{"malformed response", "body too large"}, Missed: 7,
@@ -34,8 +37,10 @@ func goldenResults() map[string]*Result {
 			URL: "http://127.0.0.1:8080/metrics", IntervalSeconds: 0.25, Scrapes: 48, Failures: 2,
 			LastError: "scrape http://127.0.0.1:8080/metrics: status 500",
 			Series: map[string][]Point{
-				"offload_jobs_queued":                          {{At: 0.01, Value: 3}, {At: 0.26, Value: 12}, {At: 0.51, Value: 0}},
-				"offload_jobs_completed_total":                 {{At: 0.26, Value: 101.5}, {At: 0.51, Value: 96.123456}},
+				"offload_jobs_queued": {{At: 0.01, Value: 3}, {At: 0.26, Value: 12}, {At: 0.51, Value: 0}},
+				"offload_jobs_completed_total": {
+					{At: 0.26, Value: 101.5}, {At: 0.51, Value: 96.123456},
+				},
 				`offload_accept_errors_total{kind="resource"}`: {{At: 0.26, Value: 0}},
 			},
 		},
@@ -53,7 +58,9 @@ func goldenResults() map[string]*Result {
 		LatencyByStatus:   map[int]Latency{200: {P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, Mean: 1.5}},
 		Outcomes:          Outcomes{Status: map[int]int64{200: 200}},
 		ConnectionsOpened: 3,
-		Scrape:            &Scrape{URL: "http://127.0.0.1:8080/metrics", IntervalSeconds: 1, Series: map[string][]Point{}},
+		Scrape: &Scrape{
+			URL: "http://127.0.0.1:8080/metrics", IntervalSeconds: 1, Series: map[string][]Point{},
+		},
 	}
 	return map[string]*Result{"open": open, "closed": closed, "single": single}
 }

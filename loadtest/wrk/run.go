@@ -138,13 +138,15 @@ func (o Options) Validate() error {
 		return fmt.Errorf("wrk options: duration %v must be a whole number of seconds >= 1s "+
 			"(wrk's -d has no sub-second unit)", o.Duration)
 	case o.Timeout < 0 || o.Timeout%time.Second != 0:
-		return fmt.Errorf("wrk options: timeout %v must be zero (wrk's default, 2s) or a whole number of seconds", o.Timeout)
+		return fmt.Errorf("wrk options: timeout %v must be zero (wrk's default, 2s) or a whole number of seconds",
+			o.Timeout)
 	}
 	for _, h := range o.Headers {
 		name, _, ok := strings.Cut(h, ": ")
 		switch {
 		case !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t:"):
-			return fmt.Errorf("wrk options: header %q must look like \"Name: value\" (wrk drops headers without \": \")", h)
+			return fmt.Errorf("wrk options: header %q must look like \"Name: value\" "+
+				"(wrk drops headers without \": \")", h)
 		case strings.ContainsAny(h, "\r\n"):
 			return fmt.Errorf("wrk options: header %q must not contain line breaks", h)
 		case o.Close && strings.EqualFold(name, "Connection"):
@@ -157,8 +159,8 @@ func (o Options) Validate() error {
 	case err != nil:
 		return fmt.Errorf("wrk options: URL: %w", err)
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return fmt.Errorf("wrk options: URL %q must be absolute with scheme http or https, e.g. http://127.0.0.1:8080/data",
-			o.URL)
+		return fmt.Errorf("wrk options: URL %q must be absolute with scheme http or https, "+
+			"e.g. http://127.0.0.1:8080/data", o.URL)
 	}
 	return nil
 }
