@@ -209,15 +209,17 @@ func (b *bench) scaled(d time.Duration) time.Duration {
 	return max(time.Duration(float64(d)*b.cfg.Scale), 300*time.Millisecond)
 }
 
-// start starts binary, the offload server or the plain baseline, with the
-// default settings changed by tune (nil for none).
-func (b *bench) start(ctx context.Context, binary string, tune func(*config.Config)) (*observe.Server, error) {
+// withServer runs f against binary, the offload server or the plain
+// baseline, started with the default settings changed by tune (nil for
+// none): see observe.WithServer.
+func (b *bench) withServer(ctx context.Context, binary string, tune func(*config.Config),
+	f func(*observe.Server) error) error {
 	s := config.Default()
 	s.WorkIterationNs = b.report.WorkIterationNs
 	if tune != nil {
 		tune(&s)
 	}
-	return observe.Start(ctx, observe.Config{Binary: binary, Server: s, Procs: b.cfg.Procs})
+	return observe.WithServer(ctx, observe.Config{Binary: binary, Server: s, Procs: b.cfg.Procs}, f)
 }
 
 // stop stops a server and folds a failed drain into err.
@@ -227,30 +229,20 @@ func stop(ctx context.Context, srv *observe.Server, err error) error {
 	return errors.Join(err, srv.Stop(stopCtx))
 }
 
-// measure warms the server up with cfg for warmup, then runs cfg for
-// duration between two snapshots of the server.
-func measure(ctx context.Context, srv *observe.Server, cfg loadtest.Config, warmup, duration time.Duration) (*loadtest.Result, observe.Delta, error) {
-	if warmup > 0 {
-		w := cfg
-		w.Duration, w.Warmup, w.ScrapeURL = warmup, 0, ""
-		if _, err := loadtest.Run(ctx, w); err != nil {
-			return nil, observe.Delta{}, fmt.Errorf("warm up: %w", err)
+// saturate loads /data on srv in a closed loop of 32 connections, for a
+// warmup and then for d, and returns what changed on the server over d.
+func (b *bench) saturate(ctx context.Context, srv *observe.Server, d time.Duration) (observe.Delta, error) {
+	cfg := loadtest.Config{URL: srv.URL("/data"), Connections: 32, Duration: b.scaled(time.Second)}
+	if _, err := loadtest.Run(ctx, cfg); err != nil {
+		return observe.Delta{}, fmt.Errorf("warm up: %w", err)
+	}
+	cfg.Duration = d
+	return srv.Measure(ctx, func() error {
+		if _, err := loadtest.Run(ctx, cfg); err != nil {
+			return fmt.Errorf("load %s: %w", cfg.URL, err)
 		}
-	}
-	before, err := srv.Snapshot(ctx)
-	if err != nil {
-		return nil, observe.Delta{}, err
-	}
-	cfg.Duration, cfg.Warmup = duration, 0
-	res, err := loadtest.Run(ctx, cfg)
-	if err != nil {
-		return nil, observe.Delta{}, fmt.Errorf("load %s: %w", cfg.URL, err)
-	}
-	after, err := srv.Snapshot(ctx)
-	if err != nil {
-		return nil, observe.Delta{}, err
-	}
-	return res, after.Since(before), nil
+		return nil
+	})
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

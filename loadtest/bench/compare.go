@@ -65,20 +65,16 @@ func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Se
 	d := b.scaled(3 * time.Second)
 	for range 3 {
 		for i, srv := range servers {
-			before, err := srv.Snapshot(ctx)
-			if err != nil {
-				return rps, cpu, err
-			}
-			r, err := closedLoop(ctx, srv.URL(path), 64, d, false)
-			if err != nil {
-				return rps, cpu, err
-			}
-			after, err := srv.Snapshot(ctx)
+			var r float64
+			delta, err := srv.Measure(ctx, func() (err error) {
+				r, err = closedLoop(ctx, srv.URL(path), 64, d, false)
+				return err
+			})
 			if err != nil {
 				return rps, cpu, err
 			}
 			rps[i] = append(rps[i], r)
-			cpu[i] = append(cpu[i], after.Since(before).ServerCPU/(r*d.Seconds()))
+			cpu[i] = append(cpu[i], delta.ServerCPU/(r*d.Seconds()))
 		}
 	}
 	return rps, cpu, nil
@@ -99,19 +95,14 @@ func median(xs []float64) float64 {
 // under the same closed-loop load on path, alternating between them: it
 // passes when c's median throughput is at least want × a's.
 func (b *bench) sideBySide(ctx context.Context, row *Row, path string, want float64, a, c side) error {
-	var pair [2]*observe.Server
-	for i, s := range []side{a, c} {
-		srv, err := b.start(ctx, s.binary, s.tune)
-		if err != nil {
-			if i == 1 {
-				err = stop(ctx, pair[0], err)
-			}
+	var rps, cpu [2][]float64
+	err := b.withServer(ctx, a.binary, a.tune, func(srvA *observe.Server) error {
+		return b.withServer(ctx, c.binary, c.tune, func(srvC *observe.Server) (err error) {
+			rps, cpu, err = b.compare(ctx, path, [2]*observe.Server{srvA, srvC})
 			return err
-		}
-		pair[i] = srv
-	}
-	rps, cpu, err := b.compare(ctx, path, pair)
-	if err = stop(ctx, pair[1], stop(ctx, pair[0], err)); err != nil {
+		})
+	})
+	if err != nil {
 		return err
 	}
 	base, other := median(rps[0]), median(rps[1])

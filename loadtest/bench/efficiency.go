@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"offload/config"
-	"offload/loadtest"
+	"offload/loadtest/observe"
 	"offload/metrics"
 	"offload/overload"
 )
@@ -52,18 +52,16 @@ func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate floa
 	// resending at once, would measure the refusal path instead of the
 	// work. At 100 µs 32 clients queue less than the adaptive policy's
 	// target, so that size measures the default policy.
-	srv, err := b.start(ctx, b.cfg.Server, func(c *config.Config) {
+	var d observe.Delta
+	err = b.withServer(ctx, b.cfg.Server, func(c *config.Config) {
 		c.Work = w
 		if w >= time.Millisecond {
 			c.Overload = overload.Static.String()
 		}
+	}, func(srv *observe.Server) (err error) {
+		d, err = b.saturate(ctx, srv, b.scaled(6*time.Second))
+		return err
 	})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer func() { err = stop(ctx, srv, err) }()
-	load := loadtest.Config{URL: srv.URL("/data"), Connections: 32}
-	_, d, err := measure(ctx, srv, load, b.scaled(time.Second), b.scaled(6*time.Second))
 	if err != nil {
 		return 0, 0, err
 	}

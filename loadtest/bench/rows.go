@@ -110,58 +110,62 @@ func (b *bench) ioResponsive(ctx context.Context, row *Row) error {
 }
 
 func (b *bench) poolPoint(ctx context.Context, pool int, rate float64, d time.Duration) (p PoolPoint, err error) {
-	srv, err := b.start(ctx, b.cfg.Server, func(c *config.Config) { c.Pool = pool })
-	if err != nil {
-		return p, err
-	}
-	defer func() { err = stop(ctx, srv, err) }()
-	data, probe, err := b.openLoad(ctx, srv, rate, 100, b.scaled(time.Second), d)
-	if err != nil {
-		return p, err
-	}
-	return PoolPoint{
-		Pool: pool, HealthzP99Ms: probe.Latency.P99, HealthzN: probe.Answered,
-		Goodput: data.Goodput, DataP99Ms: data.LatencyByStatus[200].P99,
-	}, nil
+	err = b.withServer(ctx, b.cfg.Server, func(c *config.Config) { c.Pool = pool }, func(srv *observe.Server) error {
+		data, probe, err := b.openLoad(ctx, srv, rate, 100, b.scaled(time.Second), d)
+		if err != nil {
+			return err
+		}
+		p = PoolPoint{
+			Pool: pool, HealthzP99Ms: probe.Latency.P99, HealthzN: probe.Answered,
+			Goodput: data.Goodput, DataP99Ms: data.LatencyByStatus[200].P99,
+		}
+		return nil
+	})
+	return p, err
 }
 
 // 5. Overload of the static queue: three times capacity for 20 s.
 func (b *bench) overload(ctx context.Context, row *Row) error {
 	const queue = 64 // the server's default -queue; no -queue-timeout
-	srv, err := b.start(ctx, b.cfg.Server, func(c *config.Config) { c.Overload = overload.Static.String() })
-	if err != nil {
-		return err
-	}
-	// The machine's speed drifts, so capacity is measured again on this
-	// server right before the overload.
-	_, capWindow, err := measure(ctx, srv, loadtest.Config{URL: srv.URL("/data"), Connections: 32}, b.scaled(time.Second), b.scaled(3*time.Second))
-	if err != nil {
-		return stop(ctx, srv, err)
-	}
-	capacity := capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
 	warmup, d := b.scaled(time.Second), b.scaled(20*time.Second)
 	offered := 3 * b.report.Capacity
-	rssAt5 := make(chan int64, 1)
-	go func() {
-		select {
-		case <-time.After(warmup + min(5*time.Second, d/4)):
-			snap, _ := srv.Snapshot(ctx)
-			rssAt5 <- snap.RSS
-		case <-ctx.Done():
-			rssAt5 <- 0
+	var capacity float64
+	var data *loadtest.Result
+	var rss5, rssEnd int64
+	static := func(c *config.Config) { c.Overload = overload.Static.String() }
+	err := b.withServer(ctx, b.cfg.Server, static, func(srv *observe.Server) error {
+		// The machine's speed drifts, so capacity is measured again on this
+		// server right before the overload.
+		capWindow, err := b.saturate(ctx, srv, b.scaled(3*time.Second))
+		if err != nil {
+			return err
 		}
-	}()
-	data, err := loadtest.Run(ctx, loadtest.Config{
-		URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
-		Timeout: 10 * time.Second, ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond,
-		ScrapeMetrics: []string{metrics.JobsCompleted},
+		capacity = capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
+		rssAt5 := make(chan int64, 1)
+		go func() {
+			select {
+			case <-time.After(warmup + min(5*time.Second, d/4)):
+				snap, _ := srv.Snapshot(ctx)
+				rssAt5 <- snap.RSS
+			case <-ctx.Done():
+				rssAt5 <- 0
+			}
+		}()
+		data, err = loadtest.Run(ctx, loadtest.Config{
+			URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
+			Timeout: 10 * time.Second, ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond,
+			ScrapeMetrics: []string{metrics.JobsCompleted},
+		})
+		if err != nil {
+			return err
+		}
+		end, err := srv.Snapshot(ctx)
+		rssEnd, rss5 = end.RSS, <-rssAt5
+		return err
 	})
-	end, serr := srv.Snapshot(ctx)
-	rssEnd := end.RSS
-	if err = stop(ctx, srv, errors.Join(err, serr)); err != nil {
+	if err != nil {
 		return err
 	}
-	rss5 := <-rssAt5
 	// A job admitted to a full queue completes after the queue-1 jobs
 	// queued ahead of it, the pool's running jobs and itself: queue + pool
 	// jobs, drained at the rate the pool completes them. That rate is what
@@ -214,16 +218,15 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 		row.Notes = append(row.Notes, fmt.Sprintf("this process may open %d files: measured with %d connections", limit+100, limit))
 		n = limit
 	}
-	srv, err := b.start(ctx, b.cfg.Server, nil)
-	if err != nil {
-		return err
-	}
-	perConn, err := idleConnectionCost(ctx, srv, n)
-	var rate float64
-	if err == nil {
+	var perConn, rate float64
+	err := b.withServer(ctx, b.cfg.Server, nil, func(srv *observe.Server) (err error) {
+		if perConn, err = idleConnectionCost(ctx, srv, n); err != nil {
+			return err
+		}
 		rate, err = closedLoop(ctx, srv.URL("/healthz"), 32, b.scaled(5*time.Second), true)
-	}
-	if err = stop(ctx, srv, err); err != nil {
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	row.Values["rss_per_idle_conn_kb"], row.Values["idle_conns"], row.Values["new_conns_per_s"] = perConn/1024, float64(n), rate
@@ -237,23 +240,21 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 // 7. Latency at half capacity.
 func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	rate := b.report.Capacity / 2
-	srv, err := b.start(ctx, b.cfg.Server, nil)
-	if err != nil {
-		return err
-	}
-	// W is measured right before the load, on this machine's current
-	// speed.
 	var unit time.Duration
-	n, err := serverIterations(ctx, srv)
-	if err == nil {
+	var data *loadtest.Result
+	err := b.withServer(ctx, b.cfg.Server, nil, func(srv *observe.Server) error {
+		// W is measured right before the load, on this machine's current
+		// speed.
+		n, err := serverIterations(ctx, srv)
+		if err != nil {
+			return err
+		}
 		unit = unitCost(n)
 		b.report.UnitCostMs = ms(unit)
-	}
-	var data *loadtest.Result
-	if err == nil {
 		data, _, err = b.openLoad(ctx, srv, rate, 0, b.scaled(time.Second), b.scaled(10*time.Second))
-	}
-	if err = stop(ctx, srv, err); err != nil {
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	w := ms(unit)

@@ -157,19 +157,11 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	return res, nil
 }
 
-// withServer starts a server for mode, runs f against it, and stops it,
-// requiring a clean exit.
+// withServer runs f against a fresh server for mode: see observe.WithServer.
 func (c *AcceptVsDoneConfig) withServer(ctx context.Context, mode string, onRecord func(serverlog.Record), f func(*observe.Server) error) error {
 	procs, _ := c.procs(mode)
-	srv, err := observe.Start(ctx, observe.Config{Binary: c.Server, Server: c.serverSettings(mode), Procs: procs, OnRecord: onRecord})
-	if err != nil {
-		return err
-	}
-	err = f(srv)
-	if err == nil {
-		err = srv.Running()
-	}
-	return observe.StopAfter(ctx, srv, err)
+	cfg := observe.Config{Binary: c.Server, Server: c.serverSettings(mode), Procs: procs, OnRecord: onRecord}
+	return observe.WithServer(ctx, cfg, f)
 }
 
 // measureCapacity returns the closed-loop throughput of a fresh server in

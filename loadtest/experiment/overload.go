@@ -138,105 +138,103 @@ func (c *OverloadConfig) scaledPhases() []Phase {
 	return out
 }
 
-func (c *OverloadConfig) start(ctx context.Context, p OverloadPolicy) (*observe.Server, error) {
+// withServer runs f against a fresh server for policy p: see
+// observe.WithServer.
+func (c *OverloadConfig) withServer(ctx context.Context, p OverloadPolicy, f func(*observe.Server) error) error {
 	s := config.Default()
 	s.Work, s.WorkIterationNs = c.Work, c.WorkIterationNs
-	return observe.Start(ctx, observe.Config{Binary: c.Server, Procs: c.Procs, Server: p.settings(s)})
+	return observe.WithServer(ctx, observe.Config{Binary: c.Server, Procs: c.Procs, Server: p.settings(s)}, f)
 }
 
 // baseline measures capacity (closed loop, 32 connections, on the static
 // queue, which no closed loop can overload into refusals) and W (one
 // connection, one request at a time: the median) for both job sizes.
 func (c *OverloadConfig) baseline(ctx context.Context) (b Baseline, err error) {
-	srv, err := c.start(ctx, OverloadPolicy{Overload: overload.Static.String()})
-	if err != nil {
-		return b, err
-	}
-	defer func() { err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))) }()
 	window := max(time.Second, time.Duration(3*c.Scale*float64(time.Second)))
-	for _, w := range []struct {
-		work          time.Duration
-		capacity, lat *float64
-	}{{c.Work, &b.Capacity, &b.W}, {2 * c.Work, &b.CapacityDoubled, &b.WDoubled}} {
-		url := srv.URL("/data?work=" + w.work.String())
-		sat, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: 32, Warmup: window / 3, Duration: window})
-		if err != nil {
-			return b, err
+	err = c.withServer(ctx, OverloadPolicy{Overload: overload.Static.String()}, func(srv *observe.Server) error {
+		for _, w := range []struct {
+			work          time.Duration
+			capacity, lat *float64
+		}{{c.Work, &b.Capacity, &b.W}, {2 * c.Work, &b.CapacityDoubled, &b.WDoubled}} {
+			url := srv.URL("/data?work=" + w.work.String())
+			sat, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: 32, Warmup: window / 3, Duration: window})
+			if err != nil {
+				return err
+			}
+			one, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: 1, Warmup: window / 6, Duration: window / 2})
+			if err != nil {
+				return err
+			}
+			if sat.Goodput <= 0 || one.Goodput <= 0 {
+				return fmt.Errorf("no request to %s succeeded: %+v", url, sat.Outcomes)
+			}
+			*w.capacity, *w.lat = sat.Goodput, one.Latency.P50
 		}
-		one, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: 1, Warmup: window / 6, Duration: window / 2})
-		if err != nil {
-			return b, err
-		}
-		if sat.Goodput <= 0 || one.Goodput <= 0 {
-			return b, fmt.Errorf("no request to %s succeeded: %+v", url, sat.Outcomes)
-		}
-		*w.capacity, *w.lat = sat.Goodput, one.Latency.P50
-	}
-	return b, nil
+		return nil
+	})
+	return b, err
 }
 
 // runPolicy starts the policy's server and runs every phase against it
 // back to back, with health checks and a sampler of the server's state
 // running throughout.
-func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Baseline, phases []Phase) (run PolicyRun, err error) {
-	run.Policy = p
-	srv, err := c.start(ctx, p)
-	if err != nil {
-		return run, err
-	}
-	defer func() { err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))) }()
-
-	var total time.Duration
-	for _, ph := range phases {
-		total += ph.Length
-	}
-	begin := time.Now()
-	probeCtx, stopProbes := context.WithCancel(ctx)
-	defer stopProbes()
-	var probe *loadtest.Result
-	var probeErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		probe, probeErr = loadtest.Run(probeCtx, loadtest.Config{
-			URL: srv.URL("/healthz"), Rates: []float64{100}, Duration: total + time.Minute, Timeout: 5 * time.Second, Record: true,
-		})
-	})
-	var states []stateSample
-	wg.Go(func() { states = sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
-
-	// Each phase starts on schedule, while the last one's requests in
-	// flight are still being answered: a gap would let the queue drain and
-	// make every phase start like a fresh overload.
-	loads := make([]phaseLoad, len(phases))
-	errs := make([]error, len(phases))
-	var phaseWG sync.WaitGroup
-	var at time.Duration
-	for i, ph := range phases {
-		if !sleepUntil(ctx, begin.Add(at)) {
-			break
+func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Baseline, phases []Phase) (PolicyRun, error) {
+	run := PolicyRun{Policy: p}
+	err := c.withServer(ctx, p, func(srv *observe.Server) error {
+		var total time.Duration
+		for _, ph := range phases {
+			total += ph.Length
 		}
-		progressf(c.Progress, "overload: %s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
-		phaseWG.Go(func() {
-			loads[i], errs[i] = runPhase(ctx, srv, ph, b, c.Work, time.Since(begin))
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("phase %s: %w", ph.Name, errs[i])
-			}
+		begin := time.Now()
+		probeCtx, stopProbes := context.WithCancel(ctx)
+		defer stopProbes()
+		var probe *loadtest.Result
+		var probeErr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			probe, probeErr = loadtest.Run(probeCtx, loadtest.Config{
+				URL: srv.URL("/healthz"), Rates: []float64{100}, Duration: total + time.Minute,
+				Timeout: 5 * time.Second, Record: true,
+			})
 		})
-		at += ph.Length
-	}
-	phaseWG.Wait()
-	stopProbes()
-	wg.Wait()
-	if err := errors.Join(append(errs, probeErr, ctx.Err())...); err != nil {
-		return run, err
-	}
-	for _, l := range loads {
-		run.Phases = append(run.Phases, l.result(probe.Records, states))
-	}
-	run.Timeline = timeline(loads, states, 250*time.Millisecond)
-	healthz, _ := okLatencies(probe.Records, 0, math.MaxInt64)
-	run.HealthzP99, run.HealthzN = quantileMs(healthz, 0.99), len(probe.Records)
-	return run, nil
+		var states []stateSample
+		wg.Go(func() { states = sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
+
+		// Each phase starts on schedule, while the last one's requests in
+		// flight are still being answered: a gap would let the queue drain and
+		// make every phase start like a fresh overload.
+		loads := make([]phaseLoad, len(phases))
+		errs := make([]error, len(phases))
+		var phaseWG sync.WaitGroup
+		var at time.Duration
+		for i, ph := range phases {
+			if !sleepUntil(ctx, begin.Add(at)) {
+				break
+			}
+			progressf(c.Progress, "overload: %s: phase %s for %v", p.Name, ph.Name, ph.Length.Round(time.Millisecond))
+			phaseWG.Go(func() {
+				loads[i], errs[i] = runPhase(ctx, srv, ph, b, c.Work, time.Since(begin))
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("phase %s: %w", ph.Name, errs[i])
+				}
+			})
+			at += ph.Length
+		}
+		phaseWG.Wait()
+		stopProbes()
+		wg.Wait()
+		if err := errors.Join(append(errs, probeErr, ctx.Err())...); err != nil {
+			return err
+		}
+		for _, l := range loads {
+			run.Phases = append(run.Phases, l.result(probe.Records, states))
+		}
+		run.Timeline = timeline(loads, states, 250*time.Millisecond)
+		healthz, _ := okLatencies(probe.Records, 0, math.MaxInt64)
+		run.HealthzP99, run.HealthzN = quantileMs(healthz, 0.99), len(probe.Records)
+		return nil
+	})
+	return run, err
 }
 
 // sleepUntil waits until t, and reports false if ctx ended first.

@@ -191,29 +191,42 @@ func (c *SweepConfig) serverSettings(r sweepRun) config.Config {
 }
 
 // runOne measures one configuration on a fresh server.
-func (c *SweepConfig) runOne(ctx context.Context, r sweepRun) (Row, error) {
-	srv, err := observe.Start(ctx, observe.Config{Binary: c.Server, Server: c.serverSettings(r), Procs: c.Procs})
-	if err != nil {
-		return Row{}, err
-	}
-	row, err := c.measure(ctx, srv, r)
-	return row, observe.StopAfter(ctx, srv, err)
+func (c *SweepConfig) runOne(ctx context.Context, r sweepRun) (row Row, err error) {
+	cfg := observe.Config{Binary: c.Server, Server: c.serverSettings(r), Procs: c.Procs}
+	err = observe.WithServer(ctx, cfg, func(srv *observe.Server) error {
+		d, err := srv.Measure(ctx, func() (err error) {
+			row, err = c.load(ctx, srv, r.engine)
+			return err
+		})
+		row.count(d)
+		return err
+	})
+	row.Mode, row.Engine, row.Pool, row.Run = r.mode, r.engine, r.pool, r.run
+	return row, err
 }
 
-// measure runs the load and the probe against srv and fills in a row.
-func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepRun) (Row, error) {
-	before, err := srv.Snapshot(ctx)
-	if err != nil {
-		return Row{}, err
+// count records the server's counters and CPU time over the run.
+func (row *Row) count(d observe.Delta) {
+	row.Accepted = int64(d.Counter(metrics.ConnectionsAccepted))
+	row.Completed = int64(d.Counter(metrics.JobsCompleted))
+	row.Rejected = int64(d.Counter(metrics.JobsRejected))
+	if row.Completed > 0 {
+		row.ServerCPUMsPerRequest = d.ServerCPU * 1e3 / float64(row.Completed)
 	}
+	row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores = d.Cores(d.ServerCPU), d.Cores(d.GeneratorCPU), d.Cores(d.OtherCPU)
+}
+
+// load runs the closed loop with engine e and the probe against srv and
+// returns their figures in a row.
+func (c *SweepConfig) load(ctx context.Context, srv *observe.Server, e Engine) (Row, error) {
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	waitProbe := startProbe(loadCtx, probeConfig{
 		url: srv.URL("/healthz"), rate: c.ProbeRate,
-		warmup: c.warmup(r.engine), duration: c.Duration, timeout: c.ProbeTimeout,
+		warmup: c.warmup(e), duration: c.Duration, timeout: c.ProbeTimeout,
 	})
 	run := c.runBuiltin
-	if r.engine == Wrk {
+	if e == Wrk {
 		run = c.runWrk
 	}
 	row, err := run(loadCtx, srv)
@@ -222,27 +235,8 @@ func (c *SweepConfig) measure(ctx context.Context, srv *observe.Server, r sweepR
 		waitProbe()
 		return Row{}, err
 	}
-	if row.HealthzP99Ms, row.HealthzFailed, err = waitProbe(); err != nil {
-		return Row{}, err
-	}
-	if err := srv.Running(); err != nil {
-		return Row{}, err
-	}
-	after, err := srv.Snapshot(ctx)
-	if err != nil {
-		return Row{}, err
-	}
-
-	row.Mode, row.Engine, row.Pool, row.Run = r.mode, r.engine, r.pool, r.run
-	d := after.Since(before)
-	row.Accepted = int64(d.Counter(metrics.ConnectionsAccepted))
-	row.Completed = int64(d.Counter(metrics.JobsCompleted))
-	row.Rejected = int64(d.Counter(metrics.JobsRejected))
-	if row.Completed > 0 {
-		row.ServerCPUMsPerRequest = d.ServerCPU * 1e3 / float64(row.Completed)
-	}
-	row.ServerCPUCores, row.GeneratorCPUCores, row.OtherCPUCores = d.Cores(d.ServerCPU), d.Cores(d.GeneratorCPU), d.Cores(d.OtherCPU)
-	return row, nil
+	row.HealthzP99Ms, row.HealthzFailed, err = waitProbe()
+	return row, err
 }
 
 // runBuiltin drives /data with offload/loadtest in a closed loop and

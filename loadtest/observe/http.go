@@ -3,7 +3,6 @@ package observe
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -79,16 +78,15 @@ func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 	if cfg.Server.WorkIterationNs > 0 {
 		return cfg.Server, nil
 	}
-	srv, err := Start(ctx, cfg)
+	var sec float64
+	err := WithServer(ctx, cfg, func(srv *Server) error {
+		m, err := srv.Metrics(ctx)
+		if sec = m[metrics.WorkIteration]; err == nil && !(sec > 0) {
+			err = fmt.Errorf("the server exports no positive %s", metrics.WorkIteration)
+		}
+		return err
+	})
 	if err != nil {
-		return cfg.Server, fmt.Errorf("calibrate the work: %w", err)
-	}
-	m, err := srv.Metrics(ctx)
-	sec := m[metrics.WorkIteration]
-	if err == nil && !(sec > 0) {
-		err = fmt.Errorf("the server exports no positive %s", metrics.WorkIteration)
-	}
-	if err = errors.Join(err, srv.Stop(context.WithoutCancel(ctx))); err != nil {
 		return cfg.Server, fmt.Errorf("calibrate the work: %w", err)
 	}
 	s := cfg.Server

@@ -298,14 +298,22 @@ func (s *Server) kill() {
 	<-s.exited
 }
 
-// StopAfter stops srv and joins a failed drain to err, the measurement's
-// own error: the pattern every run ends with.
-func StopAfter(ctx context.Context, srv *Server, err error) error {
+// WithServer starts the server cfg describes, runs f against it and
+// stops it: the pattern every run follows. When f succeeds, the server must
+// still be running and drain cleanly, since a server that crashed or cannot
+// stop cleanly after a run has a bug the numbers would hide; when f fails,
+// WithServer kills the server and returns f's error.
+func WithServer(ctx context.Context, cfg Config, f func(*Server) error) error {
+	srv, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err = f(srv); err == nil {
+		err = srv.Running()
+	}
 	if err != nil {
 		srv.Kill()
 		return err
 	}
-	// A clean drain is part of the result: a server that cannot stop
-	// cleanly after a run has a bug the numbers would hide.
 	return srv.Stop(context.WithoutCancel(ctx))
 }

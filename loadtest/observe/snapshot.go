@@ -146,6 +146,28 @@ func (d Delta) Counter(series string) float64 {
 	return d.after.Metrics[series] - d.before.Metrics[series]
 }
 
+// Measure runs load between two snapshots of the server and returns what
+// changed. A server that exited meanwhile fails it with a *ServerError,
+// which explains a failed load better than the load's own error.
+func (s *Server) Measure(ctx context.Context, load func() error) (Delta, error) {
+	before, err := s.Snapshot(ctx)
+	if err != nil {
+		return Delta{}, err
+	}
+	err = load()
+	if err := s.Running(); err != nil {
+		return Delta{}, err
+	}
+	if err != nil {
+		return Delta{}, err
+	}
+	after, err := s.Snapshot(ctx)
+	if err != nil {
+		return Delta{}, err
+	}
+	return after.Since(before), nil
+}
+
 // Sample takes a snapshot at once and then every interval until stop is
 // closed or ctx is done, and returns them in order with the first error.
 func (s *Server) Sample(ctx context.Context, interval time.Duration, stop <-chan struct{}) ([]Snapshot, error) {
