@@ -10,8 +10,8 @@ import (
 
 	"offload/config"
 	"offload/loadtest"
+	"offload/loadtest/experiment"
 	"offload/loadtest/observe"
-	"offload/loadtest/wrk"
 )
 
 // engine names the closed-loop load generator: wrk when it is installed
@@ -24,28 +24,19 @@ func engine() string {
 }
 
 // closedLoop drives url with conns closed-loop connections of the engine
-// for d and returns the requests per second.
+// for d and returns the requests per second, which must all have been
+// answered 2xx.
 func closedLoop(ctx context.Context, url string, conns int, d time.Duration, closeEach bool) (float64, error) {
+	e := experiment.Builtin
 	if engine() == "wrk" {
-		res, _, err := wrk.Run(ctx, wrk.Options{
-			Threads: 2, Connections: conns, Duration: max(time.Second, d.Round(time.Second)), Close: closeEach, URL: url,
-		})
-		if err != nil {
-			return 0, err
-		}
-		if n := res.Errors.Socket() + res.Errors.Status; n > 0 {
-			return 0, fmt.Errorf("wrk saw %d errors or non-2xx answers from %s", n, url)
-		}
-		return res.RequestsPerSec(), nil
+		e = experiment.Wrk
 	}
-	res, err := loadtest.Run(ctx, loadtest.Config{URL: url, Connections: conns, Duration: d, Close: closeEach})
-	if err != nil {
-		return 0, err
+	cfg := loadtest.Config{URL: url, Connections: conns, Duration: d, Close: closeEach}
+	row, err := experiment.ClosedLoop(ctx, e, 2, cfg)
+	if n := row.Errors + row.Status503; err == nil && n > 0 {
+		err = fmt.Errorf("%d failed requests or non-2xx answers from %s", n, url)
 	}
-	if n := res.Outcomes.Errors(); n > 0 {
-		return 0, fmt.Errorf("%d failed requests to %s", n, url)
-	}
-	return res.Throughput, nil
+	return row.Throughput, err
 }
 
 // side is one server of a side-by-side comparison: a name, its binary and

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 	"time"
 
 	"offload/config"
 	"offload/loadtest"
+	"offload/loadtest/experiment"
 	"offload/loadtest/observe"
 	"offload/metrics"
 	"offload/overload"
@@ -62,24 +62,19 @@ func serverIterations(ctx context.Context, srv *observe.Server) (int, error) {
 }
 
 // openLoad runs an open loop at rate on /data together with a /healthz
-// probe at probeRate, both for d after warmup.
+// probe at probeRate (0 for none), both for d after warmup.
 func (b *bench) openLoad(ctx context.Context, srv *observe.Server, rate, probeRate float64, warmup, d time.Duration) (data, probe *loadtest.Result, err error) {
-	var wg sync.WaitGroup
-	var dataErr, probeErr error
-	wg.Go(func() {
-		data, dataErr = loadtest.Run(ctx, loadtest.Config{
-			URL: srv.URL("/data"), Rates: []float64{rate}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
-		})
-	})
+	waitProbe := func() (*loadtest.Result, error) { return nil, nil }
 	if probeRate > 0 {
-		wg.Go(func() {
-			probe, probeErr = loadtest.Run(ctx, loadtest.Config{
-				URL: srv.URL("/healthz"), Rates: []float64{probeRate}, Warmup: warmup, Duration: d, Timeout: 5 * time.Second,
-			})
+		waitProbe = experiment.StartLoad(ctx, loadtest.Config{
+			URL: srv.URL("/healthz"), Rates: []float64{probeRate}, Warmup: warmup, Duration: d, Timeout: 5 * time.Second,
 		})
 	}
-	wg.Wait()
-	return data, probe, errors.Join(dataErr, probeErr)
+	data, err = loadtest.Run(ctx, loadtest.Config{
+		URL: srv.URL("/data"), Rates: []float64{rate}, MaxInflight: 20000, Warmup: warmup, Duration: d, Timeout: 10 * time.Second,
+	})
+	probe, probeErr := waitProbe()
+	return data, probe, errors.Join(err, probeErr)
 }
 
 // 4. IO stays responsive: /healthz under /data at twice capacity, for

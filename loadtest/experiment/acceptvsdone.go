@@ -225,8 +225,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			if !sleepUntil(ctx, start.Add(time.Duration(k)*c.Step)) {
 				break
 			}
-			probes = append(probes, startProbe(ctx, probeConfig{
-				url: srv.URL("/healthz"), rate: c.ProbeRate, duration: c.Step, timeout: c.ProbeTimeout,
+			probes = append(probes, startProbe(ctx, c.ProbeRate, loadtest.Config{
+				URL: srv.URL("/healthz"), Duration: c.Step, Timeout: c.ProbeTimeout,
 			}))
 		}
 		<-loadDone

@@ -188,17 +188,13 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 		begin := time.Now()
 		probeCtx, stopProbes := context.WithCancel(ctx)
 		defer stopProbes()
-		var probe *loadtest.Result
-		var probeErr error
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			probe, probeErr = loadtest.Run(probeCtx, loadtest.Config{
-				URL: srv.URL("/healthz"), Rates: []float64{100}, Duration: total + time.Minute,
-				Timeout: 5 * time.Second, Record: true,
-			})
+		waitProbe := StartLoad(probeCtx, loadtest.Config{
+			URL: srv.URL("/healthz"), Rates: []float64{100}, Duration: total + time.Minute,
+			Timeout: 5 * time.Second, Record: true,
 		})
 		var states []stateSample
-		wg.Go(func() { states = sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
+		var sampling sync.WaitGroup
+		sampling.Go(func() { states = sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
 
 		// Each phase starts on schedule, while the last one's requests in
 		// flight are still being answered: a gap would let the queue drain and
@@ -222,7 +218,8 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 		}
 		phaseWG.Wait()
 		stopProbes()
-		wg.Wait()
+		probe, probeErr := waitProbe()
+		sampling.Wait()
 		if err := errors.Join(append(errs, probeErr, ctx.Err())...); err != nil {
 			return err
 		}
@@ -295,19 +292,16 @@ func runPhase(ctx context.Context, srv *observe.Server, ph Phase, b Baseline, wo
 	if ph.Burst > 0 {
 		l.offeredPerSec += float64(ph.Burst) / ph.BurstEvery.Seconds()
 	}
-	var wg sync.WaitGroup
-	var urgentErr error
+	waitUrgent := func() (*loadtest.Result, error) { return nil, nil }
 	if ph.Urgent > 0 {
-		wg.Go(func() {
-			l.urgent, urgentErr = loadtest.Run(ctx, loadtest.Config{
-				URL: url, Header: map[string]string{"Priority": "u=0"}, Rates: []float64{ph.Urgent * b.Capacity},
-				Warmup: ph.Settle, Duration: ph.Length - ph.Settle, Timeout: 10 * time.Second, Record: true,
-			})
+		waitUrgent = StartLoad(ctx, loadtest.Config{
+			URL: url, Header: map[string]string{"Priority": "u=0"}, Rates: []float64{ph.Urgent * b.Capacity},
+			Warmup: ph.Settle, Duration: ph.Length - ph.Settle, Timeout: 10 * time.Second, Record: true,
 		})
 	}
-	var err error
+	var err, urgentErr error
 	l.bulk, err = loadtest.Run(ctx, bulk)
-	wg.Wait()
+	l.urgent, urgentErr = waitUrgent()
 	return l, errors.Join(err, urgentErr)
 }
 

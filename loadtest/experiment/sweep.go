@@ -9,7 +9,6 @@ import (
 	"offload/config"
 	"offload/loadtest"
 	"offload/loadtest/observe"
-	"offload/loadtest/wrk"
 	"offload/metrics"
 	"offload/overload"
 )
@@ -221,15 +220,13 @@ func (row *Row) count(d observe.Delta) {
 func (c *SweepConfig) load(ctx context.Context, srv *observe.Server, e Engine) (Row, error) {
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	waitProbe := startProbe(loadCtx, probeConfig{
-		url: srv.URL("/healthz"), rate: c.ProbeRate,
-		warmup: c.warmup(e), duration: c.Duration, timeout: c.ProbeTimeout,
+	waitProbe := startProbe(loadCtx, c.ProbeRate, loadtest.Config{
+		URL: srv.URL("/healthz"), Warmup: c.warmup(e), Duration: c.Duration, Timeout: c.ProbeTimeout,
 	})
-	run := c.runBuiltin
-	if e == Wrk {
-		run = c.runWrk
-	}
-	row, err := run(loadCtx, srv)
+	row, err := ClosedLoop(loadCtx, e, c.WrkThreads, loadtest.Config{
+		URL: srv.URL("/data"), Connections: c.Connections, Close: c.Close,
+		Duration: c.Duration, Warmup: c.Warmup, Timeout: c.Timeout, Progress: c.Live,
+	})
 	if err != nil {
 		cancel()
 		waitProbe()
@@ -237,66 +234,4 @@ func (c *SweepConfig) load(ctx context.Context, srv *observe.Server, e Engine) (
 	}
 	row.HealthzP99Ms, row.HealthzFailed, err = waitProbe()
 	return row, err
-}
-
-// runBuiltin drives /data with offload/loadtest in a closed loop and
-// returns the load's figures in a row.
-func (c *SweepConfig) runBuiltin(ctx context.Context, srv *observe.Server) (Row, error) {
-	res, err := loadtest.Run(ctx, loadtest.Config{
-		URL:         srv.URL("/data"),
-		Connections: c.Connections,
-		Close:       c.Close,
-		Duration:    c.Duration,
-		Warmup:      c.Warmup,
-		Timeout:     c.Timeout,
-		Progress:    c.Live,
-	})
-	if err != nil {
-		return Row{}, fmt.Errorf("built-in load generator: %w", err)
-	}
-	if res.Interrupted {
-		return Row{}, fmt.Errorf("built-in load generator: %w", context.Cause(ctx))
-	}
-	row := Row{
-		Requests: res.Answered, Throughput: res.Throughput, ElapsedS: res.ElapsedSeconds,
-		P50Ms: res.Latency.P50, P99Ms: res.Latency.P99, P999Ms: res.Latency.P999,
-		Status503: res.Outcomes.Status[503], Errors: res.Outcomes.Errors(),
-	}
-	for code, n := range res.Outcomes.Status {
-		if code != 503 && (code < 200 || code > 299) {
-			row.Errors += n
-		}
-	}
-	return row, nil
-}
-
-// runWrk drives /data with wrk, a discarded warmup run and then the
-// measured one, and returns the load's figures in a row.
-func (c *SweepConfig) runWrk(ctx context.Context, srv *observe.Server) (Row, error) {
-	opts := wrk.Options{
-		Threads:     c.WrkThreads,
-		Connections: c.Connections,
-		Close:       c.Close,
-		Timeout:     ceilSecond(c.Timeout),
-		URL:         srv.URL("/data"),
-	}
-	if c.Warmup > 0 {
-		warm := opts
-		warm.Duration = ceilSecond(c.Warmup)
-		if _, _, err := wrk.Run(ctx, warm); err != nil {
-			return Row{}, fmt.Errorf("wrk warmup: %w", err)
-		}
-	}
-	opts.Duration = c.Duration
-	res, out, err := wrk.Run(ctx, opts)
-	if err != nil {
-		return Row{}, err
-	}
-	// wrk counts every status of 400 or more together; /data answers
-	// nothing but 200 and 503.
-	return Row{
-		Requests: res.Requests, Throughput: res.RequestsPerSec(), ElapsedS: res.Runtime.Seconds(),
-		P50Ms: durationMs(res.Latency.P50), P99Ms: durationMs(res.Latency.P99), P999Ms: durationMs(res.Latency.P99_9),
-		Status503: res.Errors.Status, Errors: res.Errors.Socket(), WrkOutput: out,
-	}, nil
 }
