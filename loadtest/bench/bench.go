@@ -224,9 +224,7 @@ func (b *bench) withServer(ctx context.Context, binary string, tune func(*config
 
 // stop stops a server and folds a failed drain into err.
 func stop(ctx context.Context, srv *observe.Server, err error) error {
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return errors.Join(err, srv.Stop(stopCtx))
+	return errors.Join(err, srv.Stop(context.WithoutCancel(ctx)))
 }
 
 // saturate loads /data on srv in a closed loop of 32 connections, for a
@@ -244,8 +242,6 @@ func (b *bench) saturate(ctx context.Context, srv *observe.Server, d time.Durati
 		return nil
 	})
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // fdLimit is this process's soft limit on open files.
 func fdLimit() int {

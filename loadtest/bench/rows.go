@@ -235,7 +235,7 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 // 7. Latency at half capacity.
 func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	rate := b.report.Capacity / 2
-	var unit time.Duration
+	var w float64 // W, in ms
 	var data *loadtest.Result
 	err := b.withServer(ctx, b.cfg.Server, nil, func(srv *observe.Server) error {
 		// W is measured right before the load, on this machine's current
@@ -244,15 +244,14 @@ func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 		if err != nil {
 			return err
 		}
-		unit = unitCost(n)
-		b.report.UnitCostMs = ms(unit)
+		w = float64(unitCost(n)) / float64(time.Millisecond)
+		b.report.UnitCostMs = w
 		data, _, err = b.openLoad(ctx, srv, rate, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	w := ms(unit)
 	l := data.LatencyByStatus[200]
 	row.Values["p50_ms"], row.Values["p99_ms"], row.Values["w_ms"], row.Values["rate_rps"] = l.P50, l.P99, w, rate
 	row.Pass = l.P50 <= w+1 && l.P99 <= 2*w+2 && data.Outcomes.Errors() == 0 && len(data.Outcomes.Status) == 1
