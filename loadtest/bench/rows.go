@@ -136,26 +136,22 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 			return err
 		}
 		capacity = capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
-		rssAt5 := make(chan int64, 1)
-		go func() {
-			select {
-			case <-time.After(warmup + min(5*time.Second, d/4)):
-				snap, _ := srv.Snapshot(ctx)
-				rssAt5 <- snap.RSS
-			case <-ctx.Done():
-				rssAt5 <- 0
-			}
-		}()
-		data, err = loadtest.Run(ctx, loadtest.Config{
+		wait := experiment.StartLoad(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
 			Timeout: 10 * time.Second, ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond,
 			ScrapeMetrics: []string{metrics.JobsCompleted},
 		})
-		if err != nil {
+		select {
+		case <-time.After(warmup + min(5*time.Second, d/4)):
+			snap, _ := srv.Snapshot(ctx)
+			rss5 = snap.RSS
+		case <-ctx.Done():
+		}
+		if data, err = wait(); err != nil {
 			return err
 		}
 		end, err := srv.Snapshot(ctx)
-		rssEnd, rss5 = end.RSS, <-rssAt5
+		rssEnd = end.RSS
 		return err
 	})
 	if err != nil {
