@@ -200,20 +200,14 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 	mr := ModeRun{Mode: mode, Procs: procs, Pool: pool}
 	stats := &statsCollector{}
 	err := c.withServer(ctx, mode, stats.add, func(srv *observe.Server) error {
-		cfg := loadtest.Config{
+		start := stats.begin()
+		waitLoad := StartLoad(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Rates: rates, MaxInflight: c.MaxInflight, Close: true,
 			Duration: time.Duration(len(rates)) * c.Step, Timeout: c.Timeout, Progress: c.Live,
 			ScrapeURL: srv.URL("/metrics"), ScrapeInterval: c.ScrapeInterval,
 			ScrapeMetrics: []string{"offload_connections_accepted_total"},
-		}
-		var res *loadtest.Result
-		var runErr error
+		})
 		loadDone := make(chan struct{})
-		start := stats.begin()
-		go func() {
-			defer close(loadDone)
-			res, runErr = loadtest.Run(ctx, cfg)
-		}()
 		var snaps []observe.Snapshot
 		var sampleErr error
 		var sampling sync.WaitGroup
@@ -229,7 +223,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 				URL: srv.URL("/healthz"), Duration: c.Step, Timeout: c.ProbeTimeout,
 			}))
 		}
-		<-loadDone
+		res, runErr := waitLoad()
+		close(loadDone)
 		sampling.Wait()
 		// A crash explains any failure below better than its own message.
 		if err := srv.Running(); err != nil {
