@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"syscall"
@@ -155,10 +156,7 @@ func (s *Server) Measure(ctx context.Context, load func() error) (Delta, error) 
 		return Delta{}, err
 	}
 	err = load()
-	if err := s.Running(); err != nil {
-		return Delta{}, err
-	}
-	if err != nil {
+	if err = cmp.Or(s.Running(), err); err != nil {
 		return Delta{}, err
 	}
 	after, err := s.Snapshot(ctx)
