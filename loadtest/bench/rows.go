@@ -48,19 +48,6 @@ func unitCost(n int) time.Duration {
 	return time.Since(start) / time.Duration(jobs)
 }
 
-// serverIterations reads how many iterations one default job has on srv.
-func serverIterations(ctx context.Context, srv *observe.Server) (int, error) {
-	m, err := srv.Metrics(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n, ok := m[metrics.WorkIterations]
-	if !ok {
-		return 0, fmt.Errorf("server does not export %s", metrics.WorkIterations)
-	}
-	return int(n), nil
-}
-
 // openLoad runs an open loop at rate on /data together with a /healthz
 // probe at probeRate (0 for none), both for d after warmup.
 func (b *bench) openLoad(ctx context.Context, srv *observe.Server, rate, probeRate float64, warmup, d time.Duration) (data, probe *loadtest.Result, err error) {
@@ -235,12 +222,16 @@ func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	var data *loadtest.Result
 	err := b.withServer(ctx, b.cfg.Server, nil, func(srv *observe.Server) error {
 		// W is measured right before the load, on this machine's current
-		// speed.
-		n, err := serverIterations(ctx, srv)
+		// speed, with as many iterations as one default job has.
+		m, err := srv.Metrics(ctx)
+		n, ok := m[metrics.WorkIterations]
+		if err == nil && !ok {
+			err = fmt.Errorf("server does not export %s", metrics.WorkIterations)
+		}
 		if err != nil {
 			return err
 		}
-		w = float64(unitCost(n)) / float64(time.Millisecond)
+		w = float64(unitCost(int(n))) / float64(time.Millisecond)
 		b.report.UnitCostMs = w
 		data, _, err = b.openLoad(ctx, srv, rate, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 		return err
