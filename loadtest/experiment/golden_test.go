@@ -103,7 +103,9 @@ func TestGoldenOverload(t *testing.T) {
 }
 
 // TestGoldenChartInputs pins what the charts are drawn from, as a hash of
-// the points, panels and titles computed from the committed results.
+// the points, panels and titles computed from results kept in testdata/
+// (copies of an earlier docs/ run, so that re-running the experiments
+// into docs/ does not move the hashes).
 func TestGoldenChartInputs(t *testing.T) {
 	load := func(path string, v any) {
 		t.Helper()
@@ -118,10 +120,10 @@ func TestGoldenChartInputs(t *testing.T) {
 	var sweep, wrkSweep SweepResult
 	var avd AcceptVsDoneResult
 	var over OverloadResult
-	load("../../docs/experiment/sweep-results.json", &sweep)
-	load("../../docs/experiment/wrk-sweep-results.json", &wrkSweep)
-	load("../../docs/experiment/accept-vs-done-results.json", &avd)
-	load("../../docs/overload/overload.json", &over)
+	load("testdata/charts/sweep-results.json", &sweep)
+	load("testdata/charts/wrk-sweep-results.json", &wrkSweep)
+	load("testdata/charts/accept-vs-done-results.json", &avd)
+	load("testdata/charts/overload.json", &over)
 	for _, tt := range []struct {
 		name string
 		v    any
