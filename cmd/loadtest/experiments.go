@@ -260,10 +260,7 @@ func check(cfg experimentConfig, server *config.Config, serverArgs string, work 
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	server.RegisterFlags(fs)
-	if err := fs.Parse(strings.Fields(serverArgs)); errors.Is(err, flag.ErrHelp) {
-		// Not wrapped: the command would take it for its own -h.
-		return usagef("-server-args: -h lists nothing here; the server's flags are in \"bin/server -h\"")
-	} else if err != nil {
+	if err := fs.Parse(strings.Fields(serverArgs)); err != nil {
 		return usagef("-server-args: %w", err)
 	}
 	if fs.NArg() > 0 {

@@ -65,7 +65,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sweep", "-server-args", "-pool 3"}, "-server-args: the experiment sets -pool itself; leave it out"},
 		{[]string{"sweep", "-server-args", "-queue=-1"}, "-server-args: -queue -1: need 0 or more"},
 		{[]string{"sweep", "-server-args", "-queue x"}, `-server-args: invalid value "x" for flag -queue`},
-		{[]string{"sweep", "-server-args", "-h"}, `-server-args: -h lists nothing here; the server's flags are in "bin/server -h"`},
+		{[]string{"sweep", "-server-args", "-h"}, "-server-args: flag: help requested"},
 		{[]string{"sweep", "-name", "a/b"}, "must be a plain file name"},
 		{[]string{"sweep", "extra"}, `unexpected arguments ["extra"]`},
 		{[]string{"accept-vs-done", "-rates", "100:200", "-factors", "1,2"}, "-rates and -factors exclude each other"},
