@@ -12,26 +12,9 @@ import (
 
 // Defaults applied to zero Config fields.
 const (
-	DefaultTimeout        = 10 * time.Second
-	DefaultMaxInflight    = 1000
-	DefaultScrapeInterval = time.Second
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxInflight = 1000
 )
-
-// DefaultScrapeMetrics returns the offload metrics scraped when
-// Config.ScrapeMetrics is empty. It returns a new slice on every call.
-func DefaultScrapeMetrics() []string {
-	return []string{
-		"offload_connections_accepted_total",
-		"offload_connections_closed_total",
-		"offload_jobs_submitted_total",
-		"offload_jobs_completed_total",
-		"offload_jobs_rejected_total",
-		"offload_jobs_dropped_total",
-		"offload_jobs_queued",
-		"offload_jobs_running",
-		"offload_connections_active",
-	}
-}
 
 // Config describes one load test. The zero value of an optional field selects
 // its default.
@@ -76,17 +59,6 @@ type Config struct {
 	// Progress, if set, receives a status line a second, each starting with
 	// '\r' to overwrite the last; the caller knows if it is a terminal.
 	Progress io.Writer
-
-	// ScrapeURL, if set, is the server's Prometheus endpoint, e.g.
-	// "http://127.0.0.1:8080/metrics", scraped during the run into
-	// Result.Scrape.
-	ScrapeURL string
-	// ScrapeInterval is the time between scrapes. Default
-	// DefaultScrapeInterval.
-	ScrapeInterval time.Duration
-	// ScrapeMetrics names the series to keep (see Scrape for how names and
-	// labels select them). Default DefaultScrapeMetrics().
-	ScrapeMetrics []string
 }
 
 // Burst is a number of requests sent at the same moment, repeatedly.
@@ -102,9 +74,7 @@ func (c *Config) open() bool { return len(c.Rates) > 0 }
 // derived from it.
 type settings struct {
 	Config
-	addr       string   // host:port of URL
-	scrapeAddr string   // host:port of ScrapeURL
-	selectors  []string // ScrapeMetrics in canonical form
+	addr string // host:port of URL
 }
 
 // validate checks c and fills in defaults. Its error, the first problem
@@ -139,20 +109,6 @@ func (c Config) validate() (*settings, error) {
 		ck.check(c.Burst.Size == 0, "bursts apply to the open loop only: set rates, or leave burst empty")
 	}
 
-	if c.ScrapeURL != "" {
-		s.scrapeAddr = ck.httpAddr("scrape url", c.ScrapeURL)
-		ck.check(c.ScrapeInterval >= 0, "scrape interval must be > 0, or 0 for the default %v (got %v)",
-			DefaultScrapeInterval, c.ScrapeInterval)
-		s.ScrapeInterval = cmp.Or(c.ScrapeInterval, DefaultScrapeInterval)
-		if len(c.ScrapeMetrics) == 0 {
-			s.ScrapeMetrics = DefaultScrapeMetrics()
-		}
-		for _, name := range s.ScrapeMetrics {
-			sel, err := canonicalSeries(name)
-			ck.check(err == nil, "scrape metric %q: %w", name, err)
-			s.selectors = append(s.selectors, sel)
-		}
-	}
 	if ck.err != nil {
 		return nil, ck.err
 	}

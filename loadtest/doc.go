@@ -9,5 +9,5 @@
 // (coordinated omission). Latencies go into HdrHistograms; every request
 // ends in exactly one outcome (a status code, a timeout, a connect error, a
 // reset, another error, or in the open loop a send missed because too many
-// were in flight). The server's Prometheus metrics can be scraped meanwhile.
+// were in flight). What the server does meanwhile is package observe's.
 package loadtest

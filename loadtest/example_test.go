@@ -10,17 +10,16 @@ import (
 	"offload/loadtest"
 )
 
-// An open-loop run stepping through three rates while the server's metrics
-// are scraped, printed for a person and then as JSON.
+// An open-loop run stepping through three rates, printed for a person and
+// then as JSON.
 func ExampleRun() {
 	res, err := loadtest.Run(context.Background(), loadtest.Config{
-		URL:       "http://127.0.0.1:8080/data",
-		Rates:     []float64{200, 400, 800}, // over equal thirds of Duration
-		Duration:  30 * time.Second,
-		Warmup:    5 * time.Second,
-		Timeout:   2 * time.Second,
-		Progress:  os.Stderr,
-		ScrapeURL: "http://127.0.0.1:8080/metrics",
+		URL:      "http://127.0.0.1:8080/data",
+		Rates:    []float64{200, 400, 800}, // over equal thirds of Duration
+		Duration: 30 * time.Second,
+		Warmup:   5 * time.Second,
+		Timeout:  2 * time.Second,
+		Progress: os.Stderr,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // goldenResults are hand-made results covering every part of the summary:
-// both models, several statuses, error samples, an interruption and scrapes.
+// both models, several statuses, error samples and an interruption.
 func goldenResults() map[string]*Result {
 	hist := newHistogram(time.Second)
 	for _, us := range []int64{900, 1500, 2500, 12000} {
@@ -33,18 +33,7 @@ func goldenResults() map[string]*Result {
 			OtherSamples: []string{"malformed response", "body too large"}, Missed: 7,
 		},
 		ConnectionsOpened: 50,
-		Scrape: &Scrape{
-			URL: "http://127.0.0.1:8080/metrics", IntervalSeconds: 0.25, Scrapes: 48, Failures: 2,
-			LastError: "scrape http://127.0.0.1:8080/metrics: status 500",
-			Series: map[string][]Point{
-				"offload_jobs_queued": {{At: 0.01, Value: 3}, {At: 0.26, Value: 12}, {At: 0.51, Value: 0}},
-				"offload_jobs_completed_total": {
-					{At: 0.26, Value: 101.5}, {At: 0.51, Value: 96.123456},
-				},
-				`offload_accept_errors_total{kind="resource"}`: {{At: 0.26, Value: 0}},
-			},
-		},
-		Histogram: hist,
+		Histogram:         hist,
 	}
 	closed := &Result{
 		Mode: Closed, URL: "http://127.0.0.1:8080/", Connections: 4, Close: true,
@@ -58,9 +47,6 @@ func goldenResults() map[string]*Result {
 		LatencyByStatus:   map[int]Latency{200: {P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, Mean: 1.5}},
 		Outcomes:          Outcomes{Status: map[int]int64{200: 200}},
 		ConnectionsOpened: 3,
-		Scrape: &Scrape{
-			URL: "http://127.0.0.1:8080/metrics", IntervalSeconds: 1, Series: map[string][]Point{},
-		},
 	}
 	return map[string]*Result{"open": open, "closed": closed, "single": single}
 }

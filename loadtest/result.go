@@ -62,8 +62,6 @@ type Result struct {
 	// ConnectionsOpened counts the TCP connections the run established,
 	// warmup included.
 	ConnectionsOpened int64 `json:"connections_opened"`
-	// Scrape holds the server's metrics over time, if Config.ScrapeURL is set.
-	Scrape *Scrape `json:"scrape,omitempty"`
 
 	// Histogram holds the latency of every answered request in
 	// microseconds, for percentiles that Latency does not carry.
@@ -131,29 +129,6 @@ func (o *Outcomes) Errors() int64 {
 	return o.Timeouts + o.Connect + o.Resets + o.Other
 }
 
-// Scrape is the server's metrics over a run, one series per name in
-// Config.ScrapeMetrics. A name without labels selects the sum of all series
-// of that metric; a name with labels, e.g.
-// `offload_accept_errors_total{kind="resource"}`, selects that series only.
-// Counters (names ending in _total) are given as per-second rates between
-// consecutive scrapes, gauges as scraped.
-type Scrape struct {
-	URL             string  `json:"url"`
-	IntervalSeconds float64 `json:"interval_s"`
-	Scrapes         int     `json:"scrapes"`  // successful scrapes
-	Failures        int     `json:"failures"` // failed scrapes, which leave gaps
-	LastError       string  `json:"last_error,omitempty"`
-	// Series maps each selected name, in canonical form (labels sorted), to
-	// its points in time order; a metric never exposed has no entry.
-	Series map[string][]Point `json:"series"`
-}
-
-// Point is one value of a scraped series.
-type Point struct {
-	At    float64 `json:"t"` // seconds since the start of the run, warmup included
-	Value float64 `json:"v"`
-}
-
 // WriteText writes a human-readable summary of r to w.
 func (r *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
@@ -204,25 +179,6 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	p("Connections %d opened\n", r.ConnectionsOpened)
 
-	if s := r.Scrape; s != nil {
-		p("\nScraped %s every %v: %d ok, %d failed\n", s.URL, seconds(s.IntervalSeconds), s.Scrapes, s.Failures)
-		if s.LastError != "" {
-			p("  last error: %s\n", s.LastError)
-		}
-		for _, name := range slices.Sorted(maps.Keys(s.Series)) {
-			pts := s.Series[name]
-			unit := ""
-			if isCounter(name) {
-				unit = "/s"
-			}
-			lo, hi, sum := pts[0].Value, pts[0].Value, 0.0
-			for _, pt := range pts {
-				lo, hi, sum = min(lo, pt.Value), max(hi, pt.Value), sum+pt.Value
-			}
-			p("  %-40s min %g%s  mean %.4g%s  max %g%s  (%d points)\n",
-				name, lo, unit, sum/float64(len(pts)), unit, hi, unit, len(pts))
-		}
-	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

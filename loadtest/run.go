@@ -38,7 +38,6 @@ type run struct {
 	s       *settings
 	target  *transport
 	tallies []*tally
-	sc      *scraper // if the run scrapes metrics
 
 	start        time.Time
 	measureStart time.Time // end of the warmup
@@ -52,10 +51,6 @@ func (r *run) execute(ctx context.Context) *Result {
 	r.measureStart = r.start.Add(r.s.Warmup)
 	r.end = r.measureStart.Add(r.s.Duration)
 
-	if r.s.ScrapeURL != "" {
-		r.sc = newScraper(r.s, r.start)
-	}
-
 	done := make(chan struct{})
 	var helpers sync.WaitGroup
 	helpers.Go(func() {
@@ -64,15 +59,9 @@ func (r *run) execute(ctx context.Context) *Result {
 			// Closing the connections is the only way to unblock
 			// workers waiting for a response.
 			r.target.abort()
-			if r.sc != nil {
-				r.sc.t.abort()
-			}
 		case <-done:
 		}
 	})
-	if r.sc != nil {
-		helpers.Go(func() { r.sc.run(ctx, done) })
-	}
 	if r.s.Progress != nil {
 		helpers.Go(func() { r.progress(done) })
 	}
@@ -262,9 +251,6 @@ func (r *run) result(stopped time.Time, interrupted bool) *Result {
 	res.Requests = res.Answered + m.out.Errors()
 	if elapsed > 0 {
 		res.Throughput, res.Goodput = float64(res.Answered)/elapsed, float64(ok)/elapsed
-	}
-	if r.sc != nil {
-		res.Scrape = &r.sc.out
 	}
 	return res
 }

@@ -399,8 +399,6 @@ func TestConfigValidation(t *testing.T) {
 		{"both models", func(c *Config) { c.Rates = []float64{1} }, "not both"},
 		{"zero rate", func(c *Config) { c.Connections, c.Rates = 0, []float64{100, 0} }, "rate must be > 0"},
 		{"max inflight in closed loop", func(c *Config) { c.MaxInflight = 5 }, "open loop only"},
-		{"bad scrape url", func(c *Config) { c.ScrapeURL = "ftp://x" }, "scrape url"},
-		{"bad scrape metric", func(c *Config) { c.ScrapeURL, c.ScrapeMetrics = "http://x/metrics", []string{"a{b}"} }, `scrape metric "a{b}"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,7 +52,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-max-inflight", "10", "http://127.0.0.1:1/data"}, "-max-inflight applies to the open loop only"},
 		{[]string{"run", "-d", "0s", "http://127.0.0.1:1/data"}, "-d must be > 0"},
 		{[]string{"run", "-rate", "1:2:3", "-d", "2ns", "http://127.0.0.1:1/data"}, "too short for 3 rate steps"},
-		{[]string{"run", "-scrape-interval", "0", "-metrics-url", "http://x/metrics", "http://127.0.0.1:1/data"}, "-metrics-url needs scraping on"},
 		{[]string{"sweep", "-pools", "1,x"}, `invalid value "1,x" for flag -pools: "x" is not a positive integer`},
 		{[]string{"sweep", "-pools", "2,2"}, "2 is listed twice"},
 		{[]string{"sweep", "-modes", "offload,turbo"}, `"turbo" is not one of offload, inline`},
@@ -113,7 +112,7 @@ func TestHelp(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"run", []string{"-c", "-rate", "-max-inflight", "-close", "-d", "-warmup", "-timeout", "-json", "-scrape-interval", "-metrics-url"}},
+		{"run", []string{"-c", "-rate", "-max-inflight", "-close", "-d", "-warmup", "-timeout", "-json"}},
 		{"sweep", []string{"-pools", "-modes", "-engines", "-procs", "-c", "-d", "-warmup", "-timeout", "-work", "-close", "-wrk-threads", "-repeat", "-probe-rate", "-server", "-server-args", "-out", "-name"}},
 		{"accept-vs-done", []string{"-modes", "-offload-procs", "-offload-pool", "-inline-procs", "-rates", "-factors", "-capacity-time", "-step", "-max-inflight", "-timeout", "-scrape-interval", "-work", "-probe-rate", "-server", "-server-args", "-out", "-name"}},
 	} {
@@ -174,7 +173,6 @@ func TestErrorLines(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "-warmup", "-1s", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -warmup must be >= 0 (got -1s)"},
-		{[]string{"run", "-scrape-interval", "-1s", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -scrape-interval must be >= 0 (got -1s)"},
 		{[]string{"run", "-rate", "10", "-max-inflight", "0", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -max-inflight must be >= 1 (got 0)"},
 		{[]string{"run", "-H", "bad", "http://127.0.0.1:1/"}, exitUsage, `loadtest run: invalid value "bad" for flag -H: want "Name: value", got "bad"`},
 		{[]string{"run", "-timeout", "0", "http://127.0.0.1:1/"}, exitUsage, "loadtest run: -timeout must be > 0 (got 0s)"},
@@ -242,7 +240,7 @@ func TestRunSummaryWithLiveLineOnATerminal(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"Closed loop with 2 connections", "Throughput", "Status      200: ", "Scraped http://" + srv.Addr() + "/metrics"} {
+	for _, want := range []string{"Closed loop with 2 connections", "Throughput", "Status      200: "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
@@ -255,7 +253,7 @@ func TestRunSummaryWithLiveLineOnATerminal(t *testing.T) {
 
 func TestRunJSONAndQuietWhenNotATerminal(t *testing.T) {
 	srv := startServer(t)
-	code, stdout, stderr := invoke(t, false, "-json", "-rate", "50:100", "-d", "1s", "-warmup", "0", "-scrape-interval", "0", srv.URL("/data"))
+	code, stdout, stderr := invoke(t, false, "-json", "-rate", "50:100", "-d", "1s", "-warmup", "0", srv.URL("/data"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -266,8 +264,8 @@ func TestRunJSONAndQuietWhenNotATerminal(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("stdout is not a JSON result: %v\n%s", err, stdout)
 	}
-	if res.Mode != loadtest.Open || len(res.Rates) != 2 || res.Answered < 50 || res.Outcomes.Errors() != 0 || res.Scrape != nil {
-		t.Errorf("result: mode %s, rates %v, %d answered, %d errors, scrape %v", res.Mode, res.Rates, res.Answered, res.Outcomes.Errors(), res.Scrape)
+	if res.Mode != loadtest.Open || len(res.Rates) != 2 || res.Answered < 50 || res.Outcomes.Errors() != 0 {
+		t.Errorf("result: mode %s, rates %v, %d answered, %d errors", res.Mode, res.Rates, res.Answered, res.Outcomes.Errors())
 	}
 }
 

@@ -16,8 +16,8 @@ requests ended. With -c (the default) it is a closed loop: N connections,
 each sending its next request as soon as the last one is answered, as wrk
 does. With -rate it is an open loop: requests on a fixed schedule whatever
 the server does, latency counted from the scheduled time; "-rate 200:400:800"
-offers each rate for an equal third of -d. While it runs, the target's
-/metrics is scraped (see -scrape-interval) and summarised at the end.
+offers each rate for an equal third of -d. It measures the client's side;
+the server's own view is its /metrics.
 
 On a terminal, stderr shows a live line each second.
 `
@@ -36,9 +36,6 @@ func runCommand(ctx context.Context, c *cmdline) error {
 	c.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before the measurement, not recorded (0 for none)")
 	c.DurationVar(&cfg.Timeout, "timeout", loadtest.DefaultTimeout, "bound on each request, connect included")
 	jsonOut := c.Bool("json", false, "print the result as JSON on stdout instead of the summary")
-	c.DurationVar(&cfg.ScrapeInterval, "scrape-interval", loadtest.DefaultScrapeInterval,
-		"time between scrapes of the target's metrics (0 disables scraping)")
-	c.StringVar(&cfg.ScrapeURL, "metrics-url", "", "metrics `URL` to scrape (default: /metrics on the target's host)")
 	c.Func("H",
 		"extra request `header` \"Name: value\", e.g. -H \"Priority: u=0\" or -H \"X-Request-Timeout: 50ms\"; repeatable",
 		func(v string) error {
@@ -78,19 +75,12 @@ func runCommand(ctx context.Context, c *cmdline) error {
 		return usagef("-warmup must be >= 0 (got %v)", cfg.Warmup)
 	case steps > 0 && cfg.Duration/steps <= 0:
 		return usagef("-d %v is too short for %d rate steps", cfg.Duration, steps)
-	case cfg.ScrapeInterval < 0:
-		return usagef("-scrape-interval must be >= 0 (got %v)", cfg.ScrapeInterval)
-	case cfg.ScrapeInterval == 0 && c.given("metrics-url"):
-		return usagef("-metrics-url needs scraping on: -scrape-interval > 0")
 	}
 	// One loop's settings are the other's mistakes.
 	if steps > 0 {
 		cfg.Connections = 0
 	} else {
 		cfg.MaxInflight = 0
-	}
-	if cfg.ScrapeInterval > 0 && cfg.ScrapeURL == "" {
-		cfg.ScrapeURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/metrics"}).String()
 	}
 	cfg.Progress = c.live()
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"offload/internal/testbin"
+	"offload/loadtest/observe"
+	"offload/metrics"
 )
 
 // The real server and the bare baseline, built once from this module.
@@ -137,5 +140,27 @@ func TestSoakJudge(t *testing.T) {
 	r.judge()
 	if r.Pass {
 		t.Errorf("20 goroutines left behind passed: %v", r.Checks)
+	}
+}
+
+// TestSampled reads row 5's samples: the slowest whole interval after the
+// warmup but before the last, and the memory early on and at the end.
+func TestSampled(t *testing.T) {
+	start := time.Now()
+	var snaps []observe.Snapshot
+	for i, done := range []float64{0, 25, 75, 100, 150} {
+		snaps = append(snaps, observe.Snapshot{
+			At: start.Add(time.Duration(i) * 250 * time.Millisecond), RSS: int64(1000 * (i + 1)),
+			Metrics: map[string]float64{metrics.JobsCompleted: done},
+		})
+	}
+	// The first interval ends before the warmup does, and the last one
+	// (150-100 in a quarter second, 200/s) is left out.
+	slowest, early, end := sampled(snaps, 200*time.Millisecond, 500*time.Millisecond)
+	if math.Abs(slowest-100) > 1e-9 || early != 3000 || end != 5000 {
+		t.Errorf("sampled = %v completions/s, RSS %d early and %d at the end; want 100, 3000, 5000", slowest, early, end)
+	}
+	if slowest, _, _ := sampled(snaps[:1], 0, 0); !math.IsNaN(slowest) {
+		t.Errorf("one sample: slowest %v, want NaN", slowest)
 	}
 }

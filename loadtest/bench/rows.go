@@ -113,7 +113,8 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 	offered := 3 * b.report.Capacity
 	var capacity float64
 	var data *loadtest.Result
-	var rss5, rssEnd int64
+	var snaps []observe.Snapshot
+	const sampleEvery = 250 * time.Millisecond
 	static := func(c *config.Config) { c.Overload = overload.Static.String() }
 	err := b.withServer(ctx, b.cfg.Server, static, func(srv *observe.Server) error {
 		// The machine's speed drifts, so capacity is measured again on this
@@ -123,22 +124,13 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 			return err
 		}
 		capacity = capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
-		wait := experiment.StartLoad(ctx, loadtest.Config{
-			URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
-			Timeout: 10 * time.Second, ScrapeURL: srv.MetricsURL(), ScrapeInterval: 250 * time.Millisecond,
-			ScrapeMetrics: []string{metrics.JobsCompleted},
-		})
-		select {
-		case <-time.After(warmup + min(5*time.Second, d/4)):
-			snap, _ := srv.Snapshot(ctx)
-			rss5 = snap.RSS
-		case <-ctx.Done():
-		}
-		if data, err = wait(); err != nil {
+		snaps, err = srv.SampleWhile(ctx, sampleEvery, func() (err error) {
+			data, err = loadtest.Run(ctx, loadtest.Config{
+				URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
+				Timeout: 10 * time.Second,
+			})
 			return err
-		}
-		end, err := srv.Snapshot(ctx)
-		rssEnd = end.RSS
+		})
 		return err
 	})
 	if err != nil {
@@ -150,7 +142,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 	// this shared machine gave the workers; the bound takes the slowest
 	// quarter second of the run (a wait lasts about that long), plus 5 ms
 	// for the network and the client.
-	slowest := slowestRate(data.Scrape, warmup.Seconds())
+	slowest, rss5, rssEnd := sampled(snaps, warmup, warmup+min(5*time.Second, d/4))
 	bound := (queue+float64(b.cfg.Procs))/slowest*1000 + 5
 	ok, busy := data.LatencyByStatus[200], data.LatencyByStatus[503]
 	unanswered := data.Outcomes.Errors() + data.Outcomes.Missed
@@ -168,21 +160,25 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 	return nil
 }
 
-// slowestRate is the lowest completion rate of one scrape interval after
-// the warmup, leaving out the last point, which may cover the run's ragged
-// end.
-func slowestRate(sc *loadtest.Scrape, warmup float64) float64 {
-	if sc == nil {
-		return math.NaN()
+// sampled reads the samples of an overload: the lowest completion rate
+// between two samples after the warmup, leaving out the last interval,
+// which may cover the run's ragged end; the resident memory at the first
+// sample from early on; and at the last.
+func sampled(snaps []observe.Snapshot, warmup, early time.Duration) (slowest float64, rssEarly, rssEnd int64) {
+	if len(snaps) < 2 {
+		return math.NaN(), 0, 0
 	}
-	points := sc.Series[metrics.JobsCompleted]
-	lowest := math.Inf(1)
-	for i, p := range points {
-		if p.At > warmup+sc.IntervalSeconds && i < len(points)-1 {
-			lowest = min(lowest, p.Value)
+	start, slowest := snaps[0].At, math.Inf(1)
+	for i := 1; i < len(snaps)-1; i++ {
+		since := snaps[i].At.Sub(start)
+		if d := snaps[i].Since(snaps[i-1]); since.Seconds()-d.Wall > warmup.Seconds() {
+			slowest = min(slowest, d.Counter(metrics.JobsCompleted)/d.Wall)
+		}
+		if rssEarly == 0 && since >= early {
+			rssEarly = snaps[i].RSS
 		}
 	}
-	return lowest
+	return slowest, rssEarly, snaps[len(snaps)-1].RSS
 }
 
 // 6. Connections: memory per idle keep-alive connection, and new

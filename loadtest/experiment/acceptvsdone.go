@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"offload/loadtest"
@@ -43,7 +42,7 @@ type ModeRun struct {
 	// "server cpu", "generator cpu" and "other cpu", the cores used by the
 	// server, this process and the rest of the machine; at seconds since
 	// the start of the ramp by the server's clock.
-	Series map[string][]loadtest.Point `json:"series"`
+	Series map[string][]Point `json:"series"`
 	// StatsLines counts the server's stats records during the ramp.
 	StatsLines int `json:"stats_lines"`
 	// Steps summarises each rate step.
@@ -58,10 +57,17 @@ type ModeRun struct {
 	LatencyByStatus map[int]loadtest.Latency `json:"latency_ms_by_status"`
 	Outcomes        loadtest.Outcomes        `json:"outcomes"`
 	ElapsedS        float64                  `json:"elapsed_s"`
-	// Scrapes and ScrapeFailures count the /metrics scrapes made during
-	// the ramp; a failed scrape got no answer within the interval.
+	// Scrapes and ScrapeFailures count the scrapes of /metrics on the
+	// service port during the ramp, one an interval; a failed scrape got
+	// no 200 within the interval (at most 2 s).
 	Scrapes        int `json:"scrapes"`
 	ScrapeFailures int `json:"scrape_failures"`
+}
+
+// Point is one value of a series.
+type Point struct {
+	At    float64 `json:"t"` // seconds since the start of the ramp
+	Value float64 `json:"v"`
 }
 
 // Step summarises one rate step of a mode's run from the series: rates
@@ -201,31 +207,34 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 	stats := &statsCollector{}
 	err := c.withServer(ctx, mode, stats.add, func(srv *observe.Server) error {
 		start := stats.begin()
+		ramp := time.Duration(len(rates)) * c.Step
 		waitLoad := StartLoad(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Rates: rates, MaxInflight: c.MaxInflight, Close: true,
-			Duration: time.Duration(len(rates)) * c.Step, Timeout: c.Timeout, Progress: c.Live,
-			ScrapeURL: srv.URL("/metrics"), ScrapeInterval: c.ScrapeInterval,
-			ScrapeMetrics: []string{"offload_connections_accepted_total"},
+			Duration: ramp, Timeout: c.Timeout, Progress: c.Live,
 		})
-		loadDone := make(chan struct{})
-		var snaps []observe.Snapshot
-		var sampleErr error
-		var sampling sync.WaitGroup
-		sampling.Go(func() { snaps, sampleErr = srv.Sample(ctx, c.ScrapeInterval, loadDone) })
-
+		// /metrics on the service port, as a scraper unaware of
+		// -metrics-addr would fetch it, once an interval.
+		waitScrapes := StartLoad(ctx, loadtest.Config{
+			URL: srv.URL("/metrics"), Rates: []float64{1 / c.ScrapeInterval.Seconds()}, Close: true,
+			Duration: ramp, Timeout: min(c.ScrapeInterval, 2*time.Second),
+		})
+		var res *loadtest.Result
+		var runErr error
 		// One probe per step, each started on the step's schedule.
 		var probes []func() (*float64, int64, error)
-		for k := range rates {
-			if !sleepUntil(ctx, start.Add(time.Duration(k)*c.Step)) {
-				break
+		snaps, sampleErr := srv.SampleWhile(ctx, c.ScrapeInterval, func() error {
+			for k := range rates {
+				if !sleepUntil(ctx, start.Add(time.Duration(k)*c.Step)) {
+					break
+				}
+				probes = append(probes, startProbe(ctx, c.ProbeRate, loadtest.Config{
+					URL: srv.URL("/healthz"), Duration: c.Step, Timeout: c.ProbeTimeout,
+				}))
 			}
-			probes = append(probes, startProbe(ctx, c.ProbeRate, loadtest.Config{
-				URL: srv.URL("/healthz"), Duration: c.Step, Timeout: c.ProbeTimeout,
-			}))
-		}
-		res, runErr := waitLoad()
-		close(loadDone)
-		sampling.Wait()
+			res, runErr = waitLoad()
+			return nil
+		})
+		scrapes, scrapeErr := waitScrapes()
 		// A crash explains any failure below better than its own message.
 		if err := srv.Running(); err != nil {
 			return err
@@ -238,8 +247,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			probeErr = errors.Join(probeErr, err)
 			mr.Steps = append(mr.Steps, Step{HealthzP99Ms: p99, HealthzFailed: failed})
 		}
-		if runErr != nil {
-			return fmt.Errorf("load generator: %w", runErr)
+		if err := errors.Join(runErr, scrapeErr); err != nil {
+			return fmt.Errorf("load generator: %w", err)
 		}
 		if res.Interrupted {
 			return context.Cause(ctx)
@@ -260,6 +269,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 			return err
 		}
 		mr.fill(res, rates, c.Step, c.ScrapeInterval)
+		ok := scrapes.Outcomes.Status[200]
+		mr.Scrapes, mr.ScrapeFailures = int(ok), int(scrapes.Requests+scrapes.Outcomes.Missed-ok)
 		return nil
 	})
 	return mr, err
@@ -270,9 +281,6 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 func (mr *ModeRun) fill(res *loadtest.Result, rates []float64, step, interval time.Duration) {
 	mr.Requests, mr.Throughput, mr.ElapsedS = res.Answered, res.Throughput, res.ElapsedSeconds
 	mr.Latency, mr.LatencyByStatus, mr.Outcomes = res.Latency, res.LatencyByStatus, res.Outcomes
-	if sc := res.Scrape; sc != nil {
-		mr.Scrapes, mr.ScrapeFailures = sc.Scrapes, sc.Failures
-	}
 	for k, rate := range rates {
 		if k >= len(mr.Steps) {
 			mr.Steps = append(mr.Steps, Step{})

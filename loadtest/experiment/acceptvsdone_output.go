@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"offload/config"
-	"offload/loadtest"
 	"offload/loadtest/chart"
 )
 
@@ -188,7 +187,7 @@ func (r *AcceptVsDoneResult) chartTitle() string {
 	return "Connections accepted vs requests done, one request per connection, rising rate"
 }
 
-func timelinePoints(pts []loadtest.Point) []chart.Point {
+func timelinePoints(pts []Point) []chart.Point {
 	out := make([]chart.Point, 0, len(pts))
 	for _, p := range pts {
 		t := time.Duration(p.At * float64(time.Second))

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"offload/loadtest"
 	"offload/loadtest/observe"
 	"offload/serverlog"
 )
@@ -16,7 +15,7 @@ import (
 // listen queue as the server's metrics listener reports it, and the CPU
 // cores used by the server, by this process (the load generator) and by
 // the rest of the machine.
-func addUsageSeries(series map[string][]loadtest.Point, snaps []observe.Snapshot, start time.Time) error {
+func addUsageSeries(series map[string][]Point, snaps []observe.Snapshot, start time.Time) error {
 	for i := 1; i < len(snaps); i++ {
 		s, d := snaps[i], snaps[i].Since(snaps[i-1])
 		q, err := s.ListenQueue()
@@ -30,7 +29,7 @@ func addUsageSeries(series map[string][]loadtest.Point, snaps []observe.Snapshot
 			"generator cpu": d.Cores(d.GeneratorCPU),
 			"other cpu":     d.Cores(d.OtherCPU),
 		} {
-			series[name] = append(series[name], loadtest.Point{At: t, Value: v})
+			series[name] = append(series[name], Point{At: t, Value: v})
 		}
 	}
 	return nil
@@ -42,7 +41,7 @@ func addUsageSeries(series map[string][]loadtest.Point, snaps []observe.Snapshot
 type statsCollector struct {
 	mu      sync.Mutex
 	start   time.Time // zero until begin
-	points  map[string][]loadtest.Point
+	points  map[string][]Point
 	last    time.Duration // time of the latest line since start
 	n       int
 	arrived chan struct{} // closed and replaced on every record after begin
@@ -54,7 +53,7 @@ func (s *statsCollector) begin() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.start = time.Now()
-	s.points = map[string][]loadtest.Point{}
+	s.points = map[string][]Point{}
 	s.arrived = make(chan struct{})
 	return s.start
 }
@@ -71,7 +70,7 @@ func (s *statsCollector) add(rec serverlog.Record) {
 	}
 	t := rec.Time.Sub(s.start)
 	for name, v := range rec.Stats.Series() {
-		s.points[name] = append(s.points[name], loadtest.Point{At: t.Seconds(), Value: v})
+		s.points[name] = append(s.points[name], Point{At: t.Seconds(), Value: v})
 	}
 	s.last = max(s.last, t)
 	s.n++
@@ -103,10 +102,10 @@ func (s *statsCollector) waitUntil(ctx context.Context, t, limit time.Duration) 
 
 // series returns the points up to end, by short name, and the number of
 // records.
-func (s *statsCollector) series(end time.Duration) (map[string][]loadtest.Point, int) {
+func (s *statsCollector) series(end time.Duration) (map[string][]Point, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string][]loadtest.Point, len(s.points))
+	out := make(map[string][]Point, len(s.points))
 	for name, pts := range s.points {
 		for _, p := range pts {
 			if p.At <= end.Seconds() {
@@ -121,7 +120,7 @@ func (s *statsCollector) series(end time.Duration) (map[string][]loadtest.Point,
 // A rate point at time t covers the interval since the previous scrape,
 // about t-interval to t; allowing a quarter interval of slack keeps points
 // whose scrape was a little late.
-func meanRate(pts []loadtest.Point, from, to float64, interval time.Duration) float64 {
+func meanRate(pts []Point, from, to float64, interval time.Duration) float64 {
 	iv := interval.Seconds()
 	var sum float64
 	var n int
@@ -138,7 +137,7 @@ func meanRate(pts []loadtest.Point, from, to float64, interval time.Duration) fl
 }
 
 // maxValue is the largest gauge value scraped within [from, to].
-func maxValue(pts []loadtest.Point, from, to float64) float64 {
+func maxValue(pts []Point, from, to float64) float64 {
 	var m float64
 	for _, p := range pts {
 		if p.At >= from && p.At <= to {

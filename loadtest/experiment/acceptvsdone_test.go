@@ -11,7 +11,6 @@ import (
 
 	"offload/config"
 	"offload/internal/testbin"
-	"offload/loadtest"
 )
 
 // tinyAcceptVsDone is two short steps per mode at rates the server handles
@@ -113,7 +112,7 @@ func TestAcceptVsDoneMeasuresCapacity(t *testing.T) {
 
 func TestStepMeans(t *testing.T) {
 	// Points every second; the one at t=1 covers (0, 1], and so on.
-	pts := []loadtest.Point{{At: 1, Value: 10}, {At: 2, Value: 20}, {At: 3, Value: 30}, {At: 4, Value: 100}, {At: 5, Value: 200}}
+	pts := []Point{{At: 1, Value: 10}, {At: 2, Value: 20}, {At: 3, Value: 30}, {At: 4, Value: 100}, {At: 5, Value: 200}}
 	if got := meanRate(pts, 0, 3, time.Second); got != 20 {
 		t.Errorf("meanRate over [0,3] = %v, want the mean of the first three, 20", got)
 	}

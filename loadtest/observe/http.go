@@ -5,17 +5,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"offload/config"
-	"offload/loadtest"
 	"offload/metrics"
 )
 
 // Metrics fetches /metrics once from the -metrics-addr listener and
-// returns every sample by series, as loadtest.ParsePrometheusText does.
+// returns every sample by series, as ParsePrometheusText does.
 func (s *Server) Metrics(ctx context.Context) (map[string]float64, error) {
 	url := s.MetricsURL()
 	code, body, err := Get(ctx, url, 5*time.Second)
@@ -25,7 +30,7 @@ func (s *Server) Metrics(ctx context.Context) (map[string]float64, error) {
 	if code != http.StatusOK {
 		return nil, fmt.Errorf("scrape %s: status %d", url, code)
 	}
-	m, err := loadtest.ParsePrometheusText(bytes.NewReader(body))
+	m, err := ParsePrometheusText(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
@@ -92,4 +97,44 @@ func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 	s := cfg.Server
 	s.WorkIterationNs = sec * 1e9
 	return s, nil
+}
+
+// ParsePrometheusText reads metrics in the Prometheus text exposition format
+// (with prometheus/common's expfmt parser) and returns every sample's value
+// keyed by its series: the metric name, followed by its labels sorted by
+// name when it has any, e.g. `offload_accept_errors_total{kind="resource"}`.
+// Histogram and summary samples are series like any other
+// (`x_bucket{le="0.1"}`, `x_sum`, `x_count`); timestamps are ignored.
+func ParsePrometheusText(r io.Reader) (map[string]float64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("metrics text: %w", err)
+	}
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(families))...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics text: %w", err)
+	}
+	out := make(map[string]float64, len(samples))
+	for _, s := range samples {
+		out[seriesKey(s.Metric)] = float64(s.Value)
+	}
+	return out, nil
+}
+
+// labelEscaper escapes a label value as the text format does.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// seriesKey is the key ParsePrometheusText gives a sample's labels.
+func seriesKey(m model.Metric) string {
+	var labels []string
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if name != model.MetricNameLabel {
+			labels = append(labels, string(name)+`="`+labelEscaper.Replace(string(m[name]))+`"`)
+		}
+	}
+	if len(labels) == 0 {
+		return string(m[model.MetricNameLabel])
+	}
+	return string(m[model.MetricNameLabel]) + "{" + strings.Join(labels, ",") + "}"
 }

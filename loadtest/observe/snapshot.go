@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -166,24 +167,36 @@ func (s *Server) Measure(ctx context.Context, load func() error) (Delta, error) 
 	return after.Since(before), nil
 }
 
-// Sample takes a snapshot at once and then every interval until stop is
-// closed or ctx is done, and returns them in order with the first error.
-func (s *Server) Sample(ctx context.Context, interval time.Duration, stop <-chan struct{}) ([]Snapshot, error) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+// SampleWhile takes a snapshot at once and then every interval while f
+// runs, and returns them in order with f's error or else the first failed
+// snapshot's.
+func (s *Server) SampleWhile(ctx context.Context, interval time.Duration, f func() error) ([]Snapshot, error) {
+	stop := make(chan struct{})
 	var snaps []Snapshot
-	for {
-		snap, err := s.Snapshot(ctx)
-		if err != nil {
-			return snaps, err
+	var err error
+	var sampling sync.WaitGroup
+	sampling.Go(func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			snap, serr := s.Snapshot(ctx)
+			if serr != nil {
+				err = serr
+				return
+			}
+			snaps = append(snaps, snap)
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				err = context.Cause(ctx)
+				return
+			case <-tick.C:
+			}
 		}
-		snaps = append(snaps, snap)
-		select {
-		case <-stop:
-			return snaps, nil
-		case <-ctx.Done():
-			return snaps, context.Cause(ctx)
-		case <-tick.C:
-		}
-	}
+	})
+	ferr := f()
+	close(stop)
+	sampling.Wait()
+	return snaps, cmp.Or(ferr, err)
 }
