@@ -73,9 +73,9 @@ type Report struct {
 	// Capacity is the saturated /data throughput at the default settings
 	// (4 ms of work), which the overload and latency rows are relative to.
 	Capacity float64 `json:"capacity_rps"`
-	// UnitCostMs is the single-core time of one default /data job (wall
-	// clock, as a Go benchmark's ns/op), measured by row 7.
-	UnitCostMs float64 `json:"unit_cost_ms"`
+	// JobMs is row 7's W: the mean time a default /data job ran on its
+	// worker during that row's load, from offload_jobs_work_seconds.
+	JobMs float64 `json:"job_ms"`
 	// WorkIterationNs is the one calibration of the work every offload
 	// server of the run was started with (-work-iteration-ns).
 	WorkIterationNs float64 `json:"work_iteration_ns"`
@@ -120,7 +120,7 @@ func (b *bench) targets() []target {
 		{"Connections", "10,000 idle keep-alive connections at ≤ 10 KB RSS each; ≥ 10,000 new connections/s " +
 			"on /healthz, one request each", false, b.connections},
 		{"Latency at half capacity", "/data open loop at 0.5 × capacity: p50 ≤ W + 1 ms, p99 ≤ 2W + 2 ms " +
-			"(W: single-core job time, wall clock)", true, b.halfCapacityLatency},
+			"(W: a job's mean time on its worker, same window)", true, b.halfCapacityLatency},
 		{"Sustained 3× overload", "open loop at 3 C, default settings: goodput ≥ 0.85 C; 200 p99 ≤ 6 W; " +
 			"503 p99 ≤ 5 ms", false, b.onPhase(experiment.PhaseOverload, sustainedOverload)},
 		{"Cost doubles mid-overload", "3 C of 4 ms jobs, then 8 ms jobs at the same rate; from 1 s after the step: " +

@@ -41,8 +41,8 @@ func TestBenchQuick(t *testing.T) {
 			t.Errorf("row %d %s measured nothing", row.ID, row.Name)
 		}
 	}
-	if rep.Capacity <= 0 || rep.UnitCostMs <= 0 {
-		t.Errorf("capacity %v req/s, unit cost %v ms", rep.Capacity, rep.UnitCostMs)
+	if rep.Capacity <= 0 || rep.JobMs <= 0 {
+		t.Errorf("capacity %v req/s, job time %v ms", rep.Capacity, rep.JobMs)
 	}
 	// Row 1 divides two CPU times of the same server over the same
 	// scrapes: the jobs' share cannot exceed 1 beyond the 10 ms ticks of

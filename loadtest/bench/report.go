@@ -17,7 +17,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s; servers at GOMAXPROCS=%d; run %s, took %.0f s.\n\n",
 		r.Machine, r.Procs, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Took)
-	fmt.Fprintf(&b, "Capacity (saturated /data, -work 4ms): %.0f req/s; single-core cost of one job W = %.3f ms.\n\n", r.Capacity, r.UnitCostMs)
+	fmt.Fprintf(&b, "Capacity (saturated /data, -work 4ms): %.0f req/s; a job's mean time on its worker at half capacity W = %.3f ms (row 7).\n\n", r.Capacity, r.JobMs)
 	b.WriteString("| # | target | measured | result |\n|---|---|---|---|\n")
 	for _, row := range r.Rows {
 		measured := row.Measured
