@@ -52,6 +52,11 @@ func TestAcceptVsDoneTiny(t *testing.T) {
 		if run.Outcomes.Status[200] < 80 || run.Outcomes.Errors() != 0 || run.Outcomes.Missed != 0 {
 			t.Errorf("%s: outcomes %+v, want about 120 answers and no errors", run.Mode, run.Outcomes)
 		}
+		// Below capacity the service port answers its /metrics too, one
+		// scrape every 250 ms of the 2 s ramp.
+		if run.Scrapes < 7 || run.Scrapes > 9 || run.ScrapeFailures != 0 {
+			t.Errorf("%s: %d scrapes, %d failed; want 8 and none", run.Mode, run.Scrapes, run.ScrapeFailures)
+		}
 		if len(run.Steps) != 2 {
 			t.Fatalf("%s: %d steps, want 2", run.Mode, len(run.Steps))
 		}
