@@ -207,6 +207,9 @@ func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 		res, err := loadtest.Run(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Connections: 2 * b.cfg.Procs, Warmup: b.scaled(time.Second), Duration: b.scaled(3 * time.Second),
 		})
+		if err == nil && !(res.Goodput > 0) {
+			err = errors.New("no 2xx answer")
+		}
 		if err != nil {
 			return fmt.Errorf("capacity: %w", err)
 		}
