@@ -21,13 +21,7 @@ type golden map[string]string
 
 func checkGolden(t *testing.T, src string, res interface{ WriteFiles(string) error }, files golden) {
 	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, res); err != nil {
-		t.Fatalf("%s: %v", src, err)
-	}
+	readJSON(t, src, res)
 	dir := t.TempDir()
 	if err := res.WriteFiles(dir); err != nil {
 		t.Fatal(err)
@@ -44,6 +38,18 @@ func checkGolden(t *testing.T, src string, res interface{ WriteFiles(string) err
 		if !bytes.Equal(got, exp) {
 			t.Errorf("%s differs from %s:\n%s", name, want, firstDiff(got, exp))
 		}
+	}
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 }
 
@@ -107,23 +113,13 @@ func TestGoldenOverload(t *testing.T) {
 // (copies of an earlier docs/ run, so that re-running the experiments
 // into docs/ does not move the hashes).
 func TestGoldenChartInputs(t *testing.T) {
-	load := func(path string, v any) {
-		t.Helper()
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(data, v); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-	}
 	var sweep, wrkSweep SweepResult
 	var avd AcceptVsDoneResult
 	var over OverloadResult
-	load("testdata/charts/sweep-results.json", &sweep)
-	load("testdata/charts/wrk-sweep-results.json", &wrkSweep)
-	load("testdata/charts/accept-vs-done-results.json", &avd)
-	load("testdata/charts/overload.json", &over)
+	readJSON(t, "testdata/charts/sweep-results.json", &sweep)
+	readJSON(t, "testdata/charts/wrk-sweep-results.json", &wrkSweep)
+	readJSON(t, "testdata/charts/accept-vs-done-results.json", &avd)
+	readJSON(t, "testdata/charts/overload.json", &over)
 	for _, tt := range []struct {
 		name string
 		v    any
