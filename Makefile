@@ -86,8 +86,8 @@ bench: build ## every performance target, one report row each (about 6 minutes o
 	$(GO) test -run '^$$' -bench '^(BenchmarkHandOff|BenchmarkData)$$' -benchmem -count 6 ./workers ./handlers > $$dir/go-bench.txt && \
 	echo "Go benchmarks of the hand-off path: $$dir/go-bench.txt (benchstat it)"; exit $$status
 
-cluster: build ## three servers behind HAProxy (deploy/haproxy), restarted in turn under load; every request must get its 200
-	./bin/loadtest cluster
+cluster: ## three servers behind HAProxy (deploy/haproxy), restarted in turn under load; every request must get its 200
+	$(GO) test -count=1 -v -run '^TestRollingRestartBehindHAProxyLosesNothing$$' ./deploy
 
 soak: build ## 10 minutes at 80% of capacity with slowloris and reset bursts; resources must stay flat
 	./bin/loadtest soak -out results

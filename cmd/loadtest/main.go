@@ -65,7 +65,6 @@ func commands() []command {
 		{"bench", "every performance target measured, one report row each", benchCommand},
 		{"soak", "long run at 80% of capacity with abusive clients; resources must stay flat", soakCommand},
 		{"overload", "static queue against adaptive overload control, phase after phase, side by side", overloadCommand},
-		{"cluster", "three servers behind HAProxy, restarted in turn under load; every request must be answered", clusterCommand},
 	}
 }
 

@@ -188,9 +188,6 @@ func TestErrorLines(t *testing.T) {
 		{[]string{"overload", "-procs", "-1"}, exitUsage, "loadtest overload: procs -1: need 0 (every CPU) or more"},
 		{[]string{"overload", "-name", "a/b"}, exitUsage, `loadtest overload: -name "a/b" must be a plain file name`},
 		{[]string{"overload", "extra"}, exitUsage, `loadtest overload: unexpected arguments ["extra"]`},
-		{[]string{"cluster", "-rate", "0"}, exitUsage, "loadtest cluster: -rate and -work must be positive, -settle not negative"},
-		{[]string{"cluster", "-settle", "-1s"}, exitUsage, "loadtest cluster: -rate and -work must be positive, -settle not negative"},
-		{[]string{"cluster", "-out", "x"}, exitUsage, "loadtest cluster: flag provided but not defined: -out"},
 		{[]string{"bench", "-scale", "0"}, exitUsage, "loadtest bench: -scale must be > 0 and -procs >= 0"},
 		{[]string{"bench", "-procs", "-1"}, exitUsage, "loadtest bench: -scale must be > 0 and -procs >= 0"},
 		{[]string{"bench", "extra"}, exitUsage, `loadtest bench: unexpected arguments ["extra"]`},
@@ -201,7 +198,6 @@ func TestErrorLines(t *testing.T) {
 		{[]string{"overload", "-server", missing}, exitFailure, "loadtest overload: " + missing + " not found: run make build first"},
 		{[]string{"bench", "-server", missing}, exitFailure, "loadtest bench: " + missing + " not found: run make build first"},
 		{[]string{"soak", "-server", missing}, exitFailure, "loadtest soak: " + missing + " not found: run make build first"},
-		{[]string{"cluster", "-server", missing}, exitFailure, "loadtest cluster: " + missing + " not found: run make build first"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			want := tt.want + "\n"
