@@ -148,6 +148,9 @@ func (d Delta) Counter(series string) float64 {
 	return d.after.Metrics[series] - d.before.Metrics[series]
 }
 
+// Rate is how much a metric series grew per second over the delta.
+func (d Delta) Rate(series string) float64 { return d.Cores(d.Counter(series)) }
+
 // Measure runs load between two snapshots of the server and returns what
 // changed. A server that exited meanwhile fails it with a *ServerError,
 // which explains a failed load better than the load's own error.
@@ -167,9 +170,9 @@ func (s *Server) Measure(ctx context.Context, load func() error) (Delta, error) 
 	return after.Since(before), nil
 }
 
-// SampleWhile takes a snapshot at once and then every interval while f
-// runs, and returns them in order with f's error or else the first failed
-// snapshot's.
+// SampleWhile takes a snapshot at once, then every interval while f runs
+// and a last one when it returns, and returns them in order with f's error
+// or else the first failed snapshot's.
 func (s *Server) SampleWhile(ctx context.Context, interval time.Duration, f func() error) ([]Snapshot, error) {
 	stop := make(chan struct{})
 	var snaps []Snapshot
@@ -187,6 +190,9 @@ func (s *Server) SampleWhile(ctx context.Context, interval time.Duration, f func
 			snaps = append(snaps, snap)
 			select {
 			case <-stop:
+				if snap, err = s.Snapshot(ctx); err == nil {
+					snaps = append(snaps, snap)
+				}
 				return
 			case <-ctx.Done():
 				err = context.Cause(ctx)
