@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"slices"
 	"strings"
 	"time"
 
@@ -71,17 +70,6 @@ func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Se
 	return rps, cpu, nil
 }
 
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // sideBySide fills row with a comparison of server c against baseline a
 // under the same closed-loop load on path, alternating between them: it
 // passes when c's median throughput is at least want × a's.
@@ -96,9 +84,9 @@ func (b *bench) sideBySide(ctx context.Context, row *Row, path string, want floa
 	if err != nil {
 		return err
 	}
-	base, other := median(rps[0]), median(rps[1])
+	base, other := experiment.Median(rps[0]), experiment.Median(rps[1])
 	ratio := other / base
-	cpuRatio := median(cpu[0]) / median(cpu[1])
+	cpuRatio := experiment.Median(cpu[0]) / experiment.Median(cpu[1])
 	key := func(name string) string { return strings.ReplaceAll(name, " ", "_") + "_rps" }
 	row.Values[key(a.name)], row.Values[key(c.name)], row.Values["ratio"] = base, other, ratio
 	row.Values["cpu_per_request_ratio"] = cpuRatio

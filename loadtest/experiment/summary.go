@@ -36,9 +36,9 @@ func Summarize(rows []Row) []Row {
 			slices.Sort(v)
 			return v
 		}
-		med := func(f func(Row) float64) float64 { return median(values(f)) }
+		med := func(f func(Row) float64) float64 { return Median(values(f)) }
 		tp := values(func(r Row) float64 { return r.Throughput })
-		s.Throughput, s.ThroughputMin, s.ThroughputMax = median(tp), tp[0], tp[len(tp)-1]
+		s.Throughput, s.ThroughputMin, s.ThroughputMax = Median(tp), tp[0], tp[len(tp)-1]
 		s.Requests = int64(med(func(r Row) float64 { return float64(r.Requests) }))
 		s.P50Ms = med(func(r Row) float64 { return r.P50Ms })
 		s.P99Ms = med(func(r Row) float64 { return r.P99Ms })
@@ -61,16 +61,16 @@ func Summarize(rows []Row) []Row {
 			}
 		}
 		if len(healthz) > 0 {
-			s.HealthzP99Ms = ptr(median(healthz))
+			s.HealthzP99Ms = ptr(Median(healthz))
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
-// median returns the middle value of v, or the mean of the two middle
-// values; v is sorted in place.
-func median(v []float64) float64 {
+// Median returns the middle value of v, or the mean of the two middle
+// values, 0 for none; v is sorted in place.
+func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}

@@ -114,9 +114,6 @@ type Options struct {
 	// latencies, so set it above the slowest latency you expect or the
 	// percentiles will be too low.
 	Timeout time.Duration
-	// Headers are extra request headers as "Name: value"; wrk drops one
-	// whose colon is not followed by a space.
-	Headers []string
 	// URL is the http:// or https:// target.
 	URL string
 }
@@ -140,19 +137,6 @@ func (o Options) Validate() error {
 	case o.Timeout < 0 || o.Timeout%time.Second != 0:
 		return fmt.Errorf("wrk options: timeout %v must be zero (wrk's default, 2s) or a whole number of seconds",
 			o.Timeout)
-	}
-	for _, h := range o.Headers {
-		name, _, ok := strings.Cut(h, ": ")
-		switch {
-		case !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t:"):
-			return fmt.Errorf("wrk options: header %q must look like \"Name: value\" "+
-				"(wrk drops headers without \": \")", h)
-		case strings.ContainsAny(h, "\r\n"):
-			return fmt.Errorf("wrk options: header %q must not contain line breaks", h)
-		case o.Close && strings.EqualFold(name, "Connection"):
-			return fmt.Errorf("wrk options: header %q conflicts with Close, which sends \"Connection: close\"; "+
-				"set one of them", h)
-		}
 	}
 	u, err := url.Parse(o.URL)
 	switch {
@@ -180,9 +164,6 @@ func (o Options) Args() ([]string, error) {
 	}
 	if o.Close {
 		args = append(args, "-H", "Connection: close")
-	}
-	for _, h := range o.Headers {
-		args = append(args, "-H", h)
 	}
 	// The URL goes last: wrk takes the first non-option argument as URL.
 	return append(args, o.URL), nil

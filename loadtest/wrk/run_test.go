@@ -31,12 +31,11 @@ func validOptions() Options {
 func TestOptionsArgs(t *testing.T) {
 	o := validOptions()
 	o.Close, o.Timeout = true, 5*time.Second
-	o.Headers = []string{"X-Mode: offload", "Accept: */*"}
 	got, err := o.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "-t 2 -c 4 -d 2s --timeout 5s -H Connection: close -H X-Mode: offload -H Accept: */* http://127.0.0.1:8080/data"
+	want := "-t 2 -c 4 -d 2s --timeout 5s -H Connection: close http://127.0.0.1:8080/data"
 	if strings.Join(got, " ") != want {
 		t.Errorf("Args = %q\nwant   %q", strings.Join(got, " "), want)
 	}
@@ -62,13 +61,6 @@ func TestOptionsValidate(t *testing.T) {
 		{"sub-second duration", func(o *Options) { o.Duration = 1500 * time.Millisecond }, "duration 1.5s"},
 		{"sub-second timeout", func(o *Options) { o.Timeout = 500 * time.Millisecond }, "timeout 500ms"},
 		{"negative timeout", func(o *Options) { o.Timeout = -time.Second }, "timeout -1s"},
-		{"header without space", func(o *Options) { o.Headers = []string{"X-A:b"} }, `"Name: value"`},
-		{"header without name", func(o *Options) { o.Headers = []string{": b"} }, `"Name: value"`},
-		{"header with newline", func(o *Options) { o.Headers = []string{"X-A: b\r\nX-B: c"} }, "line breaks"},
-		{"connection header with Close", func(o *Options) {
-			o.Close = true
-			o.Headers = []string{"connection: keep-alive"}
-		}, "conflicts with Close"},
 		{"empty URL", func(o *Options) { o.URL = "" }, "scheme http or https"},
 		{"relative URL", func(o *Options) { o.URL = "/data" }, "scheme http or https"},
 		{"ftp URL", func(o *Options) { o.URL = "ftp://127.0.0.1/" }, "scheme http or https"},
@@ -130,7 +122,7 @@ echo "Running 2s test @ http://127.0.0.1:8080/data"
 echo '%s{"requests":100927,"duration_us":2001234,"bytes":9083430,"errors":{"connect":1,"read":2,"write":3,"status":4,"timeout":5},"latency_us":{"min":21,"max":9120,"mean":77.25,"stdev":40.5,"p50":70,"p90":110,"p99":240,"p99_9":1999}}'`,
 			argsFile, scriptCopy, jsonPrefix))
 		o := validOptions()
-		o.Headers = []string{"X-Mode: inline"}
+		o.Close = true
 		res, raw, err := Run(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
@@ -156,12 +148,12 @@ echo '%s{"requests":100927,"duration_us":2001234,"bytes":9083430,"errors":{"conn
 		if err != nil {
 			t.Fatal(err)
 		}
-		// One argument per line proves "X-Mode: inline" arrived as one argv entry.
+		// One argument per line proves "Connection: close" arrived as one argv entry.
 		lines := strings.SplitAfter(string(gotArgs), "\n")
 		if len(lines) < 2 || lines[0] != "-s\n" {
 			t.Fatalf("wrk argv:\n%s\nwant -s <script> first", gotArgs)
 		}
-		if rest, want := strings.Join(lines[2:], ""), "-t\n2\n-c\n4\n-d\n2s\n-H\nX-Mode: inline\nhttp://127.0.0.1:8080/data\n"; rest != want {
+		if rest, want := strings.Join(lines[2:], ""), "-t\n2\n-c\n4\n-d\n2s\n-H\nConnection: close\nhttp://127.0.0.1:8080/data\n"; rest != want {
 			t.Errorf("wrk argv after the script:\n%s\nwant:\n%s", rest, want)
 		}
 		script, err := os.ReadFile(scriptCopy)
