@@ -103,7 +103,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 		if err != nil {
 			return err
 		}
-		capacity = capWindow.Counter(metrics.JobsCompleted) / capWindow.Wall
+		capacity = capWindow.Rate(metrics.JobsCompleted)
 		snaps, err = srv.SampleWhile(ctx, sampleEvery, func() (err error) {
 			data, err = loadtest.Run(ctx, loadtest.Config{
 				URL: srv.URL("/data"), Rates: []float64{offered}, MaxInflight: 20000, Warmup: warmup, Duration: d,
@@ -152,7 +152,7 @@ func sampled(snaps []observe.Snapshot, warmup, early time.Duration) (slowest flo
 	for i := 1; i < len(snaps)-1; i++ {
 		since := snaps[i].At.Sub(start)
 		if d := snaps[i].Since(snaps[i-1]); since.Seconds()-d.Wall > warmup.Seconds() {
-			slowest = min(slowest, d.Counter(metrics.JobsCompleted)/d.Wall)
+			slowest = min(slowest, d.Rate(metrics.JobsCompleted))
 		}
 		if rssEarly == 0 && since >= early {
 			rssEarly = snaps[i].RSS
