@@ -39,7 +39,10 @@ func (b *bench) onPhase(name string,
 		if i < 0 {
 			return fmt.Errorf("the overload run has no phase %q", name)
 		}
-		return judge(row, res.Runs[0].Phases[i], res.Baseline)
+		p := res.Runs[0].Phases[i]
+		row.Notes = append(row.Notes, fmt.Sprintf("CPU over the phase: server %.2f, load generator %.2f, rest of the machine %.2f cores",
+			p.ServerCores, p.GeneratorCores, p.OtherCores))
+		return judge(row, p, res.Baseline)
 	}
 }
 

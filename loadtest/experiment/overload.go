@@ -71,6 +71,11 @@ type PhaseResult struct {
 	OverloadedShare float64 `json:"overloaded_share"`
 	UnreadyShare    float64 `json:"unready_share"`
 	MaxQueued       float64 `json:"max_queued"`
+	// The CPU cores used by the server, by this process (the load
+	// generator) and by the rest of the machine over the same window.
+	ServerCores    float64 `json:"server_cores"`
+	GeneratorCores float64 `json:"generator_cores"`
+	OtherCores     float64 `json:"other_cores"`
 }
 
 // UrgentResult is the urgent traffic of a phase.
@@ -336,6 +341,7 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 	r.HealthzN = int64(len(healthz)) + r.HealthzFailed
 	r.HealthzP99 = quantileMs(healthz, 0.99)
 	var n, over, unready int
+	var first, last observe.Snapshot
 	// Deadline misses: the counter just before the phase settled, and the
 	// first reading after it ended (or the last one).
 	var missedBefore, missedAfter float64
@@ -350,7 +356,10 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 		if s.at < from || s.at >= to {
 			continue
 		}
-		n++
+		if n++; n == 1 {
+			first = s.snap
+		}
+		last = s.snap
 		if s.overloaded {
 			over++
 		}
@@ -361,6 +370,8 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 	}
 	if n > 0 {
 		r.OverloadedShare, r.UnreadyShare = float64(over)/float64(n), float64(unready)/float64(n)
+		d := last.Since(first)
+		r.ServerCores, r.GeneratorCores, r.OtherCores = d.Cores(d.ServerCPU), d.Cores(d.GeneratorCPU), d.Cores(d.OtherCPU)
 	}
 	if l.budget > 0 {
 		r.ServerLate = missedAfter - missedBefore

@@ -53,6 +53,19 @@ func (r *OverloadResult) Markdown() string {
 		healthz = append(healthz, fmt.Sprintf("%s %.2f ms (%d probes)", run.Policy.Name, run.HealthzP99, run.HealthzN))
 	}
 	fmt.Fprintf(&b, "\n/healthz p99 over the whole run: %s.\n", strings.Join(healthz, ", "))
+	b.WriteString("\nCPU cores used in each phase's measured part, server / load generator / rest of the machine:\n\n| phase |")
+	for _, run := range r.Runs {
+		b.WriteString(" " + run.Policy.Name + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("--:|", len(r.Runs)) + "\n")
+	for i, ph := range r.Phases {
+		b.WriteString("| " + ph.Name + " |")
+		for _, run := range r.Runs {
+			p := run.Phases[i]
+			fmt.Fprintf(&b, " %.2f / %.2f / %.2f |", p.ServerCores, p.GeneratorCores, p.OtherCores)
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 

@@ -9,30 +9,33 @@ import (
 	"offload/metrics"
 )
 
-// stateSample is the server's own view at one moment.
+// stateSample is the server's own view at one moment, and the snapshot it
+// was read from.
 type stateSample struct {
 	at             time.Duration
 	overloaded     bool
 	unready        bool
 	queued         float64
 	deadlineMissed float64
+	snap           observe.Snapshot
 }
 
-// sampleState reads the server's overload state, queue length and
-// readiness every interval until ctx ends, and once more then, so that the
-// counters cover the whole run.
+// sampleState snapshots the server (its overload state, queue length and
+// CPU time among the rest) and reads its readiness every interval until
+// ctx ends, and once more then, so that the counters cover the whole run.
 func sampleState(ctx context.Context, srv *observe.Server, begin time.Time, interval time.Duration) []stateSample {
 	var out []stateSample
 	take := func(ctx context.Context) {
 		at := time.Since(begin)
-		m, err := srv.Metrics(ctx)
+		snap, err := srv.Snapshot(ctx)
 		if err != nil {
 			return // a missed sample leaves a gap; the phase has others
 		}
+		m := snap.Metrics
 		code, _, err := observe.Get(ctx, srv.URL("/readyz"), 2*time.Second)
 		out = append(out, stateSample{
 			at: at, overloaded: m[metrics.OverloadActive] == 1, queued: m[metrics.JobsQueued],
-			unready: err == nil && code != 200, deadlineMissed: m[metrics.DeadlineMissed],
+			unready: err == nil && code != 200, deadlineMissed: m[metrics.DeadlineMissed], snap: snap,
 		})
 	}
 	tick := time.NewTicker(interval)
