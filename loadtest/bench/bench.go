@@ -243,6 +243,22 @@ func (b *bench) saturate(ctx context.Context, srv *observe.Server, d time.Durati
 	})
 }
 
+// capacity is the /data goodput of srv under a closed loop of two clients
+// per worker (procs workers), for d after warmup. They keep every worker
+// busy without the standing queue that the default adaptive policy would
+// shed: clients that resend at once would then measure refusals, not
+// capacity.
+func capacity(ctx context.Context, srv *observe.Server, procs int, warmup, d time.Duration) (float64, error) {
+	res, err := loadtest.Run(ctx, loadtest.Config{URL: srv.URL("/data"), Connections: 2 * procs, Warmup: warmup, Duration: d})
+	if err == nil && !(res.Goodput > 0) {
+		err = errors.New("no 2xx answer")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("capacity: %w", err)
+	}
+	return res.Goodput, nil
+}
+
 // fdLimit is this process's soft limit on open files.
 func fdLimit() int {
 	var rl unix.Rlimit

@@ -202,18 +202,12 @@ func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	err := b.withServer(ctx, b.cfg.Server, nil, func(srv *observe.Server) (err error) {
 		// Half of the capacity measured on this server right before, as
 		// row 5 does: half of row 1's, minutes earlier, can be most of it
-		// by now. Two clients per worker keep the workers busy without
-		// the standing queue the default policy would shed.
-		res, err := loadtest.Run(ctx, loadtest.Config{
-			URL: srv.URL("/data"), Connections: 2 * b.cfg.Procs, Warmup: b.scaled(time.Second), Duration: b.scaled(3 * time.Second),
-		})
-		if err == nil && !(res.Goodput > 0) {
-			err = errors.New("no 2xx answer")
-		}
+		// by now.
+		c, err := capacity(ctx, srv, b.cfg.Procs, b.scaled(time.Second), b.scaled(3*time.Second))
 		if err != nil {
-			return fmt.Errorf("capacity: %w", err)
+			return err
 		}
-		rate = res.Goodput / 2
+		rate = c / 2
 		window, err = srv.Measure(ctx, func() (err error) {
 			data, _, err = b.openLoad(ctx, srv, rate, 0, b.scaled(time.Second), b.scaled(10*time.Second))
 			return err

@@ -120,14 +120,10 @@ func Soak(ctx context.Context, cfg SoakConfig) (rep *SoakReport, err error) {
 		return sample()
 	}
 
-	// Two clients per worker keep every worker busy without a standing
-	// queue, which the default adaptive policy would shed: clients that
-	// resend at once would then measure refusals, not capacity.
-	res, err := loadtest.Run(ctx, loadtest.Config{URL: srv.URL("/data"), Connections: 2 * cfg.Procs, Warmup: time.Second, Duration: 5 * time.Second})
-	if err != nil {
-		return rep, fmt.Errorf("measure capacity: %w", err)
+	if rep.Capacity, err = capacity(ctx, srv, cfg.Procs, time.Second, 5*time.Second); err != nil {
+		return rep, err
 	}
-	rep.Capacity, rep.Rate = res.Goodput, res.Goodput*cfg.Load
+	rep.Rate = rep.Capacity * cfg.Load
 	if rep.IdleBefore, err = settle(); err != nil {
 		return rep, err
 	}
