@@ -1,8 +1,8 @@
 // Package serverlog defines the server's log records that other programs
 // read: the ready record, which carries the listening address, and the
-// periodic stats record. The server writes them, and the experiment kit
-// decodes the ready record from the JSON log (-log-format json) with these
-// same definitions, so neither side parses the other's text.
+// periodic stats record. The server writes them and the experiment kit
+// decodes them from the JSON log (-log-format json) with these same
+// definitions, so neither side parses the other's text.
 package serverlog
 
 import (
@@ -47,6 +47,15 @@ func (s Stats) Attrs() []slog.Attr {
 		attrs = append(attrs, slog.Float64(name, v))
 	}
 	return attrs
+}
+
+// Series returns the values by attribute name.
+func (s Stats) Series() map[string]float64 {
+	m := make(map[string]float64, reflect.TypeFor[Stats]().NumField())
+	for name, v := range s.fields() {
+		m[name] = v
+	}
+	return m
 }
 
 // fields yields each field's attribute name and value.

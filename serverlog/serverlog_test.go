@@ -3,6 +3,7 @@ package serverlog
 import (
 	"bytes"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -27,6 +28,9 @@ func TestRoundTrip(t *testing.T) {
 	stats, err := Decode(lines[1])
 	if err != nil || stats.Msg != MsgStats || stats.Stats != want || time.Since(stats.Time) > time.Hour {
 		t.Errorf("stats record %+v, %v; want %+v", stats, err, want)
+	}
+	if series := want.Series(); len(series) != reflect.TypeFor[Stats]().NumField() || series["accepted/s"] != 84.5 || series["connections"] != 10 {
+		t.Errorf("Series = %v", series)
 	}
 	if _, err := Decode([]byte(`time=2026-01-02 msg=stats`)); err == nil {
 		t.Error("a text log line decoded")

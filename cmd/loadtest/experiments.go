@@ -110,14 +110,15 @@ func acceptVsDoneCommand(ctx context.Context, c *cmdline) error {
 		"most outstanding `requests`; sends due beyond it are counted as missed")
 	c.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each request")
 	c.DurationVar(&cfg.ScrapeInterval, "scrape-interval", cfg.ScrapeInterval,
-		"resolution of the timelines: how often the server's metrics, listen backlog and CPU use are sampled")
+		"resolution of the timelines: the server's -stats-interval, and how often the listen backlog and CPU "+
+			"use are sampled")
 	work := c.Duration("work", 4*time.Millisecond, "CPU time per /data request, the server's -work")
 	c.Float64Var(&cfg.ProbeRate, "probe-rate", cfg.ProbeRate,
 		"/healthz probes per second, each on a new connection (`rate`; 0 disables)")
 	c.StringVar(&cfg.Server, "server", cfg.Server, "server `binary`")
 	serverArgs := c.String("server-args", "",
 		"extra server `flags` for both modes, space-separated, e.g. \"-queue 128\" (not -mode, -pool, "+
-			"-overload or -work, which the experiment sets)")
+			"-overload, -work or -stats-interval, which the experiment sets)")
 	c.results("accept-vs-done")
 	if err := c.parse(acceptVsDoneUsage); err != nil {
 		return err
@@ -125,7 +126,7 @@ func acceptVsDoneCommand(ctx context.Context, c *cmdline) error {
 	if len(cfg.Rates) > 0 && c.given("factors") {
 		return usagef("-rates and -factors exclude each other")
 	}
-	owned := []string{"mode", "pool", "overload", "work"}
+	owned := []string{"mode", "pool", "overload", "work", "stats-interval"}
 	if err := check(&cfg, &cfg.Settings, *serverArgs, *work, owned...); err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"accept-vs-done", "-factors", "1,-2"}, `"-2" is not a number > 0`},
 		{[]string{"accept-vs-done", "-step", "0s"}, "step must be > 0"},
 		{[]string{"accept-vs-done", "-offload-pool", "0"}, "offload pool size must be >= 1"},
-		{[]string{"accept-vs-done", "-server-args", "-pool=3 -addr :1"}, "-server-args: the experiment sets -addr, -pool itself; leave it out"},
+		{[]string{"accept-vs-done", "-server-args", "-stats-interval=1s -addr :1"}, "-server-args: the experiment sets -addr, -stats-interval itself; leave it out"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			args := tt.args

@@ -10,6 +10,7 @@ import (
 
 	"offload/loadtest"
 	"offload/loadtest/observe"
+	"offload/serverlog"
 )
 
 // AcceptVsDoneResult is what the experiment measured.
@@ -33,17 +34,17 @@ type ModeRun struct {
 	// Pool is the worker pool size, 0 in inline mode.
 	Pool int `json:"pool"`
 
-	// Series are the server's metrics between consecutive snapshots, at
-	// seconds since the start of the ramp: its counters per second over
-	// each interval ("accepted/s", "closed/s", "submitted/s",
-	// "completed/s", "rejected/s", "dropped/s"), its gauges at the
-	// interval's end ("queued", "running", "connections", and "backlog",
-	// the kernel's listen queue: see observe.ListenQueue), and "server
-	// cpu", "generator cpu" and "other cpu", the cores used by the server,
-	// this process and the rest of the machine.
+	// Series are the server's stats by name as it prints them (per second
+	// over each interval: "accepted/s", "closed/s", "submitted/s",
+	// "completed/s", "rejected/s", "dropped/s"; at its end: "queued",
+	// "running", "connections"), and four the experiment samples itself:
+	// "backlog", the kernel's listen queue (see observe.ListenQueue), and
+	// "server cpu", "generator cpu" and "other cpu", the cores used by the
+	// server, this process and the rest of the machine; at seconds since
+	// the start of the ramp by the server's clock.
 	Series map[string][]Point `json:"series"`
-	// Samples counts the snapshots of the server during the ramp.
-	Samples int `json:"samples"`
+	// StatsLines counts the server's stats records during the ramp.
+	StatsLines int `json:"stats_lines"`
 	// Steps summarises each rate step.
 	Steps []Step `json:"steps"`
 
@@ -163,9 +164,9 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 }
 
 // withServer runs f against a fresh server for mode: see observe.WithServer.
-func (c *AcceptVsDoneConfig) withServer(ctx context.Context, mode string, f func(*observe.Server) error) error {
+func (c *AcceptVsDoneConfig) withServer(ctx context.Context, mode string, onRecord func(serverlog.Record), f func(*observe.Server) error) error {
 	procs, _ := c.procs(mode)
-	cfg := observe.Config{Binary: c.Server, Server: c.serverSettings(mode), Procs: procs}
+	cfg := observe.Config{Binary: c.Server, Server: c.serverSettings(mode), Procs: procs, OnRecord: onRecord}
 	return observe.WithServer(ctx, cfg, f)
 }
 
@@ -173,7 +174,7 @@ func (c *AcceptVsDoneConfig) withServer(ctx context.Context, mode string, f func
 // mode with one request per connection.
 func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (float64, error) {
 	var capacity float64
-	err := c.withServer(ctx, mode, func(srv *observe.Server) error {
+	err := c.withServer(ctx, mode, nil, func(srv *observe.Server) error {
 		res, err := loadtest.Run(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Connections: c.CapacityConnections, Close: true,
 			Duration: c.CapacityTime, Warmup: c.CapacityTime / 4, Timeout: c.Timeout, Progress: c.Live,
@@ -190,20 +191,26 @@ func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (
 	return capacity, err
 }
 
-// ramp offers rates in equal steps to a fresh server in mode, snapshotting
-// it every interval and probing /healthz step by step.
+// ramp offers rates in equal steps to a fresh server in mode, recording its
+// stats records and probing /healthz step by step.
 //
-// The snapshots read /metrics on the server's metrics listener, which has
-// its own acceptor: on the service port a scrape is a request like any
-// other, and when inline mode is overloaded it waits seconds for the
-// starved IO path, so the series would have gaps exactly where the
-// experiment looks. The service port's /metrics is scraped too, and the
+// The timelines come from the server's own -stats-interval records rather
+// than from scraping /metrics: a scrape is an HTTP request like any other,
+// and when inline mode is overloaded it waits seconds for the starved IO
+// path, so the scraped series would have gaps exactly where the experiment
+// looks. The same holds for the metrics listener: it has its own acceptor,
+// but in inline mode its goroutines queue behind every connection doing
+// work on the one P, and snapshots meant a second apart came up to 4 s
+// apart. The stats goroutine is woken by a timer, which the Go scheduler
+// runs next, and each record's rates are over the interval the server
+// itself measured. /metrics is still scraped on the service port, and the
 // scrapes that failed are counted as evidence of that starvation.
 func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []float64) (ModeRun, error) {
 	procs, pool := c.procs(mode)
 	mr := ModeRun{Mode: mode, Procs: procs, Pool: pool}
-	err := c.withServer(ctx, mode, func(srv *observe.Server) error {
-		start := time.Now()
+	stats := &statsCollector{}
+	err := c.withServer(ctx, mode, stats.add, func(srv *observe.Server) error {
+		start := stats.begin()
 		ramp := time.Duration(len(rates)) * c.Step
 		waitLoad := StartLoad(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Rates: rates, MaxInflight: c.MaxInflight, Close: true,
@@ -236,6 +243,8 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		if err := srv.Running(); err != nil {
 			return err
 		}
+		// One more stats record covers the last requests' interval.
+		end := time.Since(start) + c.ScrapeInterval
 		var probeErr error
 		for _, wait := range probes {
 			p99, failed, err := wait()
@@ -251,14 +260,18 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		if probeErr != nil {
 			return probeErr
 		}
+		// Wait for the stats record that covers the end of the load,
+		// bounded in case the server stopped logging them.
+		if err := stats.waitUntil(ctx, end, 2*c.ScrapeInterval+time.Second); err != nil {
+			return err
+		}
 		if sampleErr != nil {
 			return sampleErr
 		}
-		series, err := timelines(snaps, start)
-		if err != nil {
+		mr.Series, mr.StatsLines = stats.series(end)
+		if err := addUsageSeries(mr.Series, snaps, start); err != nil {
 			return err
 		}
-		mr.Series, mr.Samples = series, len(snaps)
 		mr.fill(res, rates, c.Step, c.ScrapeInterval)
 		ok := scrapes.Outcomes.Status[200]
 		mr.Scrapes, mr.ScrapeFailures = int(ok), int(scrapes.Requests+scrapes.Outcomes.Missed-ok)

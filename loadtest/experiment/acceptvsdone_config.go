@@ -27,8 +27,8 @@ type AcceptVsDoneConfig struct {
 	// Server is the server executable.
 	Server string
 	// Settings are the server's settings for both modes; the experiment
-	// sets Mode, Pool and Overload itself, and Work is the CPU time per
-	// /data request.
+	// sets Mode, Pool, Overload and StatsInterval itself, and Work is the
+	// CPU time per /data request.
 	Settings config.Config
 	// Modes are the modes to run, in order.
 	Modes []string
@@ -54,9 +54,9 @@ type AcceptVsDoneConfig struct {
 	MaxInflight int
 	// Timeout bounds each request.
 	Timeout time.Duration
-	// ScrapeInterval is the resolution of the timelines: the time between
-	// snapshots of the server, and between scrapes of the service port's
-	// /metrics.
+	// ScrapeInterval is the resolution of the timelines: the server's
+	// -stats-interval, and the time between snapshots of the server and
+	// between the load generator's scrapes of /metrics.
 	ScrapeInterval time.Duration
 	// ProbeRate is the /healthz probe's rate (0 disables it), probed step
 	// by step so that each step's p99 shows when IO stops being
@@ -151,7 +151,7 @@ func (c *AcceptVsDoneConfig) procs(mode string) (procs, pool int) {
 // the same bounded queue; the adaptive policy has its own experiment.
 func (c *AcceptVsDoneConfig) serverSettings(mode string) config.Config {
 	s := c.Settings
-	s.Mode = mode
+	s.Mode, s.StatsInterval = mode, c.ScrapeInterval
 	if mode == config.ModeOffload {
 		s.Overload, s.Pool = overload.Static.String(), c.OffloadPool
 	}

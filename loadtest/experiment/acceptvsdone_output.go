@@ -84,7 +84,7 @@ func (r *AcceptVsDoneResult) Markdown() string {
 	if s.ProbeRate > 0 {
 		fmt.Fprintf(&b, "- Probe: /healthz at %g req/s on a new connection each, one probe run per step\n", s.ProbeRate)
 	}
-	fmt.Fprintf(&b, "- Series: the server's metrics (on its metrics listener) every %v; per-second rates are means over each step, gauges maxima. accepted/s counts every connection, so it includes the /healthz probes and the /metrics scrapes (one per %v) on top of the offered /data rate\n", seconds(s.ScrapeS), seconds(s.ScrapeS))
+	fmt.Fprintf(&b, "- Series: the server's own stats line every %v (-stats-interval); per-second rates are means over each step, gauges maxima. accepted/s counts every connection, so it includes the /healthz probes and the /metrics scrapes (one per %v) on top of the offered /data rate\n", seconds(s.ScrapeS), seconds(s.ScrapeS))
 	fmt.Fprintf(&b, "- Machine: %s\n\n", r.Machine)
 
 	b.WriteString("| mode | offered /data/s | accepted/s | closed/s | completed/s | rejected/s | max backlog | max open conns | max queued | max running | healthz p99 ms | server cores | generator cores | other cores |\n")

@@ -8,23 +8,24 @@ import (
 	"offload/serverlog"
 )
 
-// logRing keeps the last lines a process wrote and watches for the ready
-// record.
+// logRing keeps the last lines a process wrote, decodes its log records
+// and watches for the ready record.
 type logRing struct {
-	mu      sync.Mutex
-	lines   []string // the last lines, at most max
-	max     int
-	partial []byte // an unfinished last line
-	found   bool
-	ready   chan string // receives the listening address once
+	mu       sync.Mutex
+	lines    []string // the last lines, at most max
+	max      int
+	partial  []byte // an unfinished last line
+	onRecord func(serverlog.Record)
+	found    bool
+	ready    chan string // receives the listening address once
 }
 
 // maxLineBytes caps a kept line, so that a runaway line cannot hold much
 // memory.
 const maxLineBytes = 4096
 
-func newLogRing(max int) *logRing {
-	return &logRing{max: max, ready: make(chan string, 1)}
+func newLogRing(max int, onRecord func(serverlog.Record)) *logRing {
+	return &logRing{max: max, onRecord: onRecord, ready: make(chan string, 1)}
 }
 
 // Write stores complete lines; it never fails, so that the server never
@@ -51,9 +52,14 @@ func appendCapped(b, p []byte) []byte {
 
 func (l *logRing) add(line []byte) {
 	// Lines that are not records (a panic's trace) are only kept.
-	if rec, err := serverlog.Decode(line); err == nil && !l.found && rec.Msg == serverlog.MsgReady && rec.Addr != "" {
-		l.found = true
-		l.ready <- rec.Addr
+	if rec, err := serverlog.Decode(line); err == nil {
+		if l.onRecord != nil {
+			l.onRecord(rec)
+		}
+		if !l.found && rec.Msg == serverlog.MsgReady && rec.Addr != "" {
+			l.found = true
+			l.ready <- rec.Addr
+		}
 	}
 	// Dropping the oldest line reslices; append copies the kept lines to a
 	// new array once the old one is used up, so memory stays within 2 × max.

@@ -53,6 +53,10 @@ type Config struct {
 	// when Stop's context has no earlier deadline. Default
 	// DefaultStopTimeout, above the server's default -shutdown-timeout.
 	StopTimeout time.Duration
+	// OnRecord, if set, is called with every record of the server's log,
+	// in order, from the goroutine copying its output: it must return
+	// quickly and must not call Running, Stop or Kill, which read the log.
+	OnRecord func(serverlog.Record)
 }
 
 // Server is a running server child process. Its methods are safe for
@@ -89,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	server.Addr, server.LogFormat, server.MetricsAddr = cfg.Addr, "json", metricsAddr
 	cmd := exec.Command(cfg.Binary, server.Args()...)
 	cmd.Env = environWith(os.Environ(), "GOMAXPROCS", cfg.Procs)
-	logs := newLogRing(logLines)
+	logs := newLogRing(logLines, cfg.OnRecord)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group, so that ^C in a terminal reaches only the

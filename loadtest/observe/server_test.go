@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"offload/internal/await"
 	"offload/internal/testbin"
 	"offload/metrics"
+	"offload/serverlog"
 )
 
 func settings(tune func(*config.Config)) config.Config {
@@ -28,9 +30,18 @@ func settings(tune func(*config.Config)) config.Config {
 
 func TestServer(t *testing.T) {
 	ctx := testbin.Context(t)
+	var stats []serverlog.Record
+	var mu sync.Mutex
 	srv, err := Start(ctx, Config{
 		Binary: serverBin, Procs: 1,
-		Server: settings(func(c *config.Config) { c.Pool, c.Backlog = 1, 16 }),
+		Server: settings(func(c *config.Config) { c.Pool, c.Backlog, c.StatsInterval = 1, 16, 50*time.Millisecond }),
+		OnRecord: func(r serverlog.Record) {
+			if r.Msg == serverlog.MsgStats {
+				mu.Lock()
+				stats = append(stats, r)
+				mu.Unlock()
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +88,17 @@ func TestServer(t *testing.T) {
 	if err != nil || q.Limit != 16 || q.Queued != 0 {
 		t.Errorf("ListenQueue() = %+v, %v; want limit 16 and nothing queued", q, err)
 	}
+	await.True(t, "a stats record counting the jobs", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range stats {
+			if r.Completed > 0 {
+				return true
+			}
+		}
+		return false
+	})
+
 	if err := srv.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -271,7 +293,8 @@ func TestStopReportsAnEarlierExit(t *testing.T) {
 }
 
 func TestLogRing(t *testing.T) {
-	l := newLogRing(3)
+	var records []serverlog.Record
+	l := newLogRing(3, func(r serverlog.Record) { records = append(records, r) })
 	ready := `{"level":"INFO","msg":"offload ready","addr":"127.0.0.1:4242","mode":"x"}`
 	// Lines split across writes, a line that is not a record, and more
 	// lines than the ring holds.
@@ -283,6 +306,9 @@ func TestLogRing(t *testing.T) {
 	want := []string{"not json", ready, `{"msg":"stats","queued":3}`, "six"}
 	if got := l.tail(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("tail = %q, want %q", got, want)
+	}
+	if len(records) != 4 || records[1].Msg != "two" || records[3].Queued != 3 {
+		t.Errorf("OnRecord saw %+v, want the 4 complete records", records)
 	}
 	select {
 	case addr := <-l.ready:
