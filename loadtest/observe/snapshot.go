@@ -170,9 +170,10 @@ func (s *Server) Measure(ctx context.Context, load func() error) (Delta, error) 
 	return after.Since(before), nil
 }
 
-// SampleWhile takes a snapshot at once, then every interval while f runs
-// and a last one when it returns, and returns them in order with f's error
-// or else the first failed snapshot's.
+// SampleWhile takes a snapshot at once and then every interval while f
+// runs, and returns them in order with f's error or else the first failed
+// snapshot's. It takes none when f returns: a last interval of any length
+// would make a rate of it noise.
 func (s *Server) SampleWhile(ctx context.Context, interval time.Duration, f func() error) ([]Snapshot, error) {
 	stop := make(chan struct{})
 	var snaps []Snapshot
@@ -190,9 +191,6 @@ func (s *Server) SampleWhile(ctx context.Context, interval time.Duration, f func
 			snaps = append(snaps, snap)
 			select {
 			case <-stop:
-				if snap, err = s.Snapshot(ctx); err == nil {
-					snaps = append(snaps, snap)
-				}
 				return
 			case <-ctx.Done():
 				err = context.Cause(ctx)
