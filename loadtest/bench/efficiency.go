@@ -22,30 +22,32 @@ func (b *bench) workEfficiency(ctx context.Context, row *Row) error {
 		work time.Duration
 		want float64
 	}{{defaultWork, 0.95}, {100 * time.Microsecond, 0.75}} {
-		eff, rate, err := b.efficiency(ctx, c.work)
+		eff, rate, jobCPU, err := b.efficiency(ctx, c.work)
 		if err != nil {
 			return err
 		}
 		key := c.work.String()
-		row.Values["efficiency_"+key], row.Values["capacity_rps_"+key] = eff, rate
+		row.Values["efficiency_"+key], row.Values["capacity_rps_"+key], row.Values["job_cpu_us_"+key] = eff, rate, jobCPU
 		row.Pass = row.Pass && eff >= c.want
-		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s); ", eff, c.work, rate)
+		row.Measured += fmt.Sprintf("%.3f at %v (%.0f jobs/s of %.0f µs CPU each); ", eff, c.work, rate, jobCPU)
 		if c.work == defaultWork {
 			b.report.Capacity = rate
 		}
 	}
 	row.Measured = row.Measured[:len(row.Measured)-2]
 	row.Notes = append(row.Notes, "closed loop, 32 keep-alive connections, 6 s: the increase of "+metrics.JobsCPU+
-		" (each job timed by its thread's own CPU clock) over that of "+processCPU+", both read in the same two scrapes")
+		" (each job timed by its thread's own CPU clock) over that of "+processCPU+", both read in the same two scrapes; "+
+		"a job's CPU is the work as calibrated at the start of the run, which a slow moment there shortens")
 	return nil
 }
 
 // efficiency saturates a server doing w per job and returns the jobs' CPU
-// time over the server's, and the completion rate. Both CPU times come
+// time over the server's, the completion rate and each job's mean CPU time
+// in µs. Both CPU times come
 // from the same scrapes, so the machine's drifting speed, which moves a
 // comparison with a benchmark taken at another moment by tens of percent,
 // changes both alike.
-func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate float64, err error) {
+func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, jobCPU float64, err error) {
 	// The closed loop of 32 clients is a fixed concurrency, not an
 	// overload to shed: at 4 ms it runs on the static queue, which holds
 	// it, where the adaptive policy would refuse the excess and the clients,
@@ -63,11 +65,11 @@ func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate floa
 		return err
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	jobs, process, completed := d.Counter(metrics.JobsCPU), d.Counter(processCPU), d.Counter(metrics.JobsCompleted)
 	if completed == 0 || process <= 0 {
-		return 0, 0, fmt.Errorf("no work completed at -work %v", w)
+		return 0, 0, 0, fmt.Errorf("no work completed at -work %v", w)
 	}
-	return jobs / process, completed / d.Wall, nil
+	return jobs / process, completed / d.Wall, jobs / completed * 1e6, nil
 }
