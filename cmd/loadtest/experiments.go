@@ -146,11 +146,11 @@ const overloadUsage = `Compares the server's overload policies side by side. It 
 a static server, the capacity C and the latency W of one request alone, at
 -work and at twice it. Then, for each policy, a fresh server takes the same
 phases of open-loop load back to back: 0.5, 0.8, 1, 2 and 3 times C; 3 C with
-jobs that suddenly cost twice as much; 0.4 C with bursts of 30 simultaneous
-requests every 2 s; 3 C of bulk plus 0.2 C of "Priority: u=0"; and 3 C with a
-deadline of 3 W on every request (X-Request-Timeout). /healthz is probed
-throughout and the server's overload state, queue and readiness are sampled
-every quarter second.
+jobs that suddenly cost twice as much; 3 C of bulk plus 0.2 C of "Priority:
+u=0"; 3 C with a deadline of 3 W on every request (X-Request-Timeout); and
+0.4 C with bursts of 30 simultaneous requests every 2 s. /healthz is probed
+throughout and the server's overload state, queue, readiness and CPU are
+sampled every quarter second.
 
 Prints the table and writes overload.json, overload-table.md,
 overload-latency.png and overload-goodput.png into -out/NAME-TIMESTAMP/.
