@@ -12,6 +12,7 @@ import (
 	"offload/config"
 	"offload/loadtest"
 	"offload/loadtest/observe"
+	"offload/metrics"
 	"offload/overload"
 )
 
@@ -72,10 +73,15 @@ type PhaseResult struct {
 	UnreadyShare    float64 `json:"unready_share"`
 	MaxQueued       float64 `json:"max_queued"`
 	// The CPU cores used by the server, by this process (the load
-	// generator) and by the rest of the machine over the same window.
+	// generator) and by the rest of the machine over the same window, and
+	// the server's CPU per completed job in ms, in the jobs themselves (by
+	// their threads' clocks) and outside them: a job costlier than -work
+	// is the machine's, the rest the server's.
 	ServerCores    float64 `json:"server_cores"`
 	GeneratorCores float64 `json:"generator_cores"`
 	OtherCores     float64 `json:"other_cores"`
+	JobCPUMs       float64 `json:"job_cpu_ms"`
+	OutsideCPUMs   float64 `json:"outside_cpu_ms"`
 }
 
 // UrgentResult is the urgent traffic of a phase.
@@ -372,6 +378,10 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 		r.OverloadedShare, r.UnreadyShare = float64(over)/float64(n), float64(unready)/float64(n)
 		d := last.Since(first)
 		r.ServerCores, r.GeneratorCores, r.OtherCores = d.Cores(d.ServerCPU), d.Cores(d.GeneratorCPU), d.Cores(d.OtherCPU)
+		if done := d.Counter(metrics.JobsCompleted); done > 0 {
+			r.JobCPUMs = d.Counter(metrics.JobsCPU) / done * 1e3
+			r.OutsideCPUMs = d.ServerCPU/done*1e3 - r.JobCPUMs
+		}
 	}
 	if l.budget > 0 {
 		r.ServerLate = missedAfter - missedBefore

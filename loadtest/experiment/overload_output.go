@@ -53,7 +53,8 @@ func (r *OverloadResult) Markdown() string {
 		healthz = append(healthz, fmt.Sprintf("%s %.2f ms (%d probes)", run.Policy.Name, run.HealthzP99, run.HealthzN))
 	}
 	fmt.Fprintf(&b, "\n/healthz p99 over the whole run: %s.\n", strings.Join(healthz, ", "))
-	b.WriteString("\nCPU cores used in each phase's measured part, server / load generator / rest of the machine:\n\n| phase |")
+	b.WriteString("\nCPU in each phase's measured part: cores used by the server / the load generator / the rest of the machine, " +
+		"and the server's ms per completed job in the jobs + outside them:\n\n| phase |")
 	for _, run := range r.Runs {
 		b.WriteString(" " + run.Policy.Name + " |")
 	}
@@ -62,7 +63,7 @@ func (r *OverloadResult) Markdown() string {
 		b.WriteString("| " + ph.Name + " |")
 		for _, run := range r.Runs {
 			p := run.Phases[i]
-			fmt.Fprintf(&b, " %.2f / %.2f / %.2f |", p.ServerCores, p.GeneratorCores, p.OtherCores)
+			fmt.Fprintf(&b, " %.2f / %.2f / %.2f; %.2f + %.2f |", p.ServerCores, p.GeneratorCores, p.OtherCores, p.JobCPUMs, p.OutsideCPUMs)
 		}
 		b.WriteString("\n")
 	}
