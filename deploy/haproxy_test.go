@@ -25,8 +25,8 @@ import (
 // restarts each server in turn: SIGTERM, exit 0, start again on the same
 // port, wait until HAProxy has it up. At a rate the two servers left can
 // serve, every request must get its 200; anything else is the restart's.
-// haproxy -c checks the file first.
-// make cluster runs it alone, with -v for the restarts' timings.
+// haproxy -c checks the file first. make cluster runs the test alone, with
+// -v for the restarts' timings.
 func TestRollingRestartBehindHAProxyLosesNothing(t *testing.T) {
 	haproxy := need(t, "haproxy", "haproxy")
 	const (
