@@ -43,10 +43,9 @@ func (b *bench) workEfficiency(ctx context.Context, row *Row) error {
 
 // efficiency saturates a server doing w per job and returns the jobs' CPU
 // time over the server's, the completion rate and each job's mean CPU time
-// in µs. Both CPU times come
-// from the same scrapes, so the machine's drifting speed, which moves a
-// comparison with a benchmark taken at another moment by tens of percent,
-// changes both alike.
+// in µs. Both CPU times come from the same scrapes, so the machine's
+// drifting speed, which moves a comparison with a benchmark taken at
+// another moment by tens of percent, changes both alike.
 func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, jobCPU float64, err error) {
 	// The closed loop of 32 clients is a fixed concurrency, not an
 	// overload to shed: at 4 ms it runs on the static queue, which holds
@@ -71,5 +70,5 @@ func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, job
 	if completed == 0 || process <= 0 {
 		return 0, 0, 0, fmt.Errorf("no work completed at -work %v", w)
 	}
-	return jobs / process, completed / d.Wall, jobs / completed * 1e6, nil
+	return jobs / process, d.Rate(metrics.JobsCompleted), jobs / completed * 1e6, nil
 }

@@ -78,12 +78,13 @@ func Get(ctx context.Context, url string, timeout time.Duration) (int, []byte, e
 // server otherwise calibrates itself at start-up, and on a shared machine
 // two calibrations a minute apart can differ by tens of percent: the
 // servers of one experiment would then do different amounts of work. When
-// WorkIterationNs is 0, Calibrated starts calibrations servers from cfg one
-// after another and keeps the lowest cost they measured. A calibration is
+// WorkIterationNs is 0, Calibrated starts `calibrations` servers from cfg
+// one after another and keeps the lowest cost they measured. A calibration is
 // a 0.2 s median, which can land in a moment when the machine runs at half
 // speed (17.1 against 9.6 ns per iteration in one bench run) and make every
 // job of the experiment half as long; the machine is never faster than it
-// is, so the lowest of a few is the one to trust.
+// is, so the lowest of a few is the one to trust. A slow stretch longer
+// than all of them (18.24 against 9.4-9.8 ns in another) still fools it.
 func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 	if cfg.Server.WorkIterationNs > 0 {
 		return cfg.Server, nil
