@@ -3,7 +3,6 @@ package loadtest
 import (
 	"cmp"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/url"
@@ -56,9 +55,6 @@ type Config struct {
 
 	// Record keeps every request, warmup included, in Result.Records.
 	Record bool
-	// Progress, if set, receives a status line a second, each starting with
-	// '\r' to overwrite the last; the caller knows if it is a terminal.
-	Progress io.Writer
 }
 
 // Burst is a number of requests sent at the same moment, repeatedly.

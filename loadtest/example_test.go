@@ -19,7 +19,6 @@ func ExampleRun() {
 		Duration: 30 * time.Second,
 		Warmup:   5 * time.Second,
 		Timeout:  2 * time.Second,
-		Progress: os.Stderr,
 	})
 	if err != nil {
 		log.Fatal(err)

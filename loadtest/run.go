@@ -52,8 +52,8 @@ func (r *run) execute(ctx context.Context) *Result {
 	r.end = r.measureStart.Add(r.s.Duration)
 
 	done := make(chan struct{})
-	var helpers sync.WaitGroup
-	helpers.Go(func() {
+	var watcher sync.WaitGroup
+	watcher.Go(func() {
 		select {
 		case <-ctx.Done():
 			// Closing the connections is the only way to unblock
@@ -62,9 +62,6 @@ func (r *run) execute(ctx context.Context) *Result {
 		case <-done:
 		}
 	})
-	if r.s.Progress != nil {
-		helpers.Go(func() { r.progress(done) })
-	}
 
 	if r.s.open() {
 		r.openLoop(ctx)
@@ -74,7 +71,7 @@ func (r *run) execute(ctx context.Context) *Result {
 	stopped := time.Now()
 	interrupted := ctx.Err() != nil
 	close(done)
-	helpers.Wait()
+	watcher.Wait()
 	return r.result(stopped, interrupted)
 }
 
@@ -179,39 +176,6 @@ func (w *worker) send(ctx context.Context, scheduled time.Time) {
 		f = classify(err, deadline)
 	}
 	w.tally.add(rec, !now.Before(w.r.measureStart), f, err)
-}
-
-// progress writes a status line every second until done is closed.
-func (r *run) progress(done <-chan struct{}) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	lastFinished, lastAt, width := int64(0), r.start, 0
-	for {
-		select {
-		case <-done:
-			if width > 0 {
-				fmt.Fprintln(r.s.Progress)
-			}
-			return
-		case now := <-tick.C:
-			m, all := merge(r.tallies, r.s.Timeout)
-			line := fmt.Sprintf("%5.0fs  %7.0f req/s  p99 %7.2f ms  503s %d  errors %d",
-				now.Sub(r.start).Seconds(), float64(m.finished-lastFinished)/now.Sub(lastAt).Seconds(),
-				float64(all.ValueAtQuantile(99))/1e3, m.out.Status[503], m.out.Errors())
-			lastFinished, lastAt = m.finished, now
-			if r.s.open() {
-				line += fmt.Sprintf("  missed %d", r.missed.Load())
-			}
-			if now.Before(r.measureStart) {
-				line += "  (warmup, not recorded)"
-			}
-			// Padded to cover the tail of a longer previous line.
-			if _, err := fmt.Fprintf(r.s.Progress, "\r%-*s", width, line); err != nil {
-				return // a broken progress writer must not break the run
-			}
-			width = len(line)
-		}
-	}
 }
 
 func (r *run) result(stopped time.Time, interrupted bool) *Result {

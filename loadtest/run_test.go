@@ -90,34 +90,15 @@ func TestStatusCountsExact(t *testing.T) {
 	}
 }
 
-func TestWarmupAndProgress(t *testing.T) {
+func TestWarmupIsNotRecorded(t *testing.T) {
 	var served atomic.Int64
 	url, _ := startServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		served.Add(1)
 	}))
-	var progress bytes.Buffer
-	res := mustRun(t, Config{
-		URL:         url,
-		Connections: 1,
-		Warmup:      1100 * time.Millisecond, // the first progress line falls in it
-		Duration:    300 * time.Millisecond,
-		Progress:    &progress,
-	})
-
+	res := mustRun(t, Config{URL: url, Connections: 1, Warmup: 500 * time.Millisecond, Duration: 300 * time.Millisecond})
 	if res.Requests == 0 || res.Requests >= served.Load() {
 		t.Errorf("recorded %d of %d requests served: warmup requests must be left out", res.Requests, served.Load())
 	}
-	out := progress.String()
-	if !strings.HasPrefix(out, "\r") || !strings.HasSuffix(out, "\n") || !strings.Contains(out, "req/s") || !strings.Contains(out, "warmup") {
-		t.Errorf("progress output %q: want \\r-led lines with req/s, marked warmup, ending in a newline", out)
-	}
-}
-
-func TestNoProgressWithoutWriter(t *testing.T) {
-	// Nothing to observe but the absence of a panic or a write: Progress
-	// nil must be honoured even for runs longer than a progress tick.
-	url, _ := startServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	mustRun(t, Config{URL: url, Connections: 1, Duration: 1100 * time.Millisecond})
 }
 
 // stallServer answers at once, except that the first request arriving after

@@ -23,7 +23,6 @@ type tally struct {
 	mu       sync.Mutex
 	byStatus map[int]*hdrhistogram.Histogram // µs; their counts are Outcomes.Status
 	out      Outcomes                        // failures only
-	finished int64                           // every finished request, warmup included, for progress
 	records  []Record
 }
 
@@ -45,7 +44,6 @@ func newTally(timeout time.Duration, keep bool) *tally {
 func (t *tally) add(rec Record, measured bool, f failure, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.finished++
 	if t.keep {
 		t.records = append(t.records, rec)
 	}
@@ -102,7 +100,6 @@ func merge(tallies []*tally, timeout time.Duration) (*tally, *hdrhistogram.Histo
 		for _, s := range t.out.OtherSamples {
 			m.out.OtherSamples = addSample(m.out.OtherSamples, s)
 		}
-		m.finished += t.finished
 		t.mu.Unlock()
 	}
 	all := newHistogram(timeout)

@@ -62,7 +62,6 @@ func sweepCommand(ctx context.Context, c *cmdline) error {
 		return err
 	}
 	cfg.Progress = c.stderr
-	cfg.Live = c.live()
 
 	return c.runExperiment(func() (resultFiles, string, error) {
 		res, err := experiment.Sweep(ctx, cfg)
@@ -131,7 +130,6 @@ func acceptVsDoneCommand(ctx context.Context, c *cmdline) error {
 		return err
 	}
 	cfg.Progress = c.stderr
-	cfg.Live = c.live()
 
 	return c.runExperiment(func() (resultFiles, string, error) {
 		res, err := experiment.AcceptVsDone(ctx, cfg)

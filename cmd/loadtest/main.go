@@ -14,13 +14,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"golang.org/x/term"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	e := &env{stdout: os.Stdout, stderr: os.Stderr, terminal: term.IsTerminal(int(os.Stderr.Fd()))}
+	e := &env{stdout: os.Stdout, stderr: os.Stderr}
 	code := run(ctx, os.Args[1:], e)
 	stop()
 	os.Exit(code)
@@ -28,20 +26,7 @@ func main() {
 
 // env is what a subcommand may touch of the outside world, so that tests
 // can run subcommands in process.
-type env struct {
-	stdout, stderr io.Writer
-	// terminal reports whether stderr is a terminal, where a live status
-	// line is welcome; anywhere else it would be noise in a log.
-	terminal bool
-}
-
-// live is where a live status line goes: stderr on a terminal, else nil.
-func (e *env) live() io.Writer {
-	if e.terminal {
-		return e.stderr
-	}
-	return nil
-}
+type env struct{ stdout, stderr io.Writer }
 
 // Exit statuses.
 const (

@@ -26,12 +26,12 @@ func TestMain(m *testing.M) {
 
 // invoke runs the command line in process and returns its exit status,
 // stdout and stderr.
-func invoke(t *testing.T, terminal bool, args ...string) (int, string, string) {
+func invoke(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr strings.Builder
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
-	code := run(ctx, args, &env{stdout: &stdout, stderr: &stderr, terminal: terminal})
+	code := run(ctx, args, &env{stdout: &stdout, stderr: &stderr})
 	return code, stdout.String(), stderr.String()
 }
 
@@ -79,7 +79,7 @@ func TestUsageErrors(t *testing.T) {
 				// A missing server must not be what fails: flags come first.
 				args = append([]string{args[0], "-server", missing}, args[1:]...)
 			}
-			code, stdout, stderr := invoke(t, false, args...)
+			code, stdout, stderr := invoke(t, args...)
 			if code != exitUsage {
 				t.Errorf("exit status %d, want %d", code, exitUsage)
 			}
@@ -99,7 +99,7 @@ func TestUsageErrors(t *testing.T) {
 func TestMissingServerIsOneActionableLine(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "bin", "server")
 	for _, cmd := range []string{"sweep", "accept-vs-done"} {
-		code, _, stderr := invoke(t, false, cmd, "-server", missing, "-out", t.TempDir())
+		code, _, stderr := invoke(t, cmd, "-server", missing, "-out", t.TempDir())
 		want := fmt.Sprintf("loadtest %s: %s not found: run make build first\n", cmd, missing)
 		if code != exitFailure || stderr != want {
 			t.Errorf("%s: exit %d, stderr %q; want %d and %q", cmd, code, stderr, exitFailure, want)
@@ -116,7 +116,7 @@ func TestHelp(t *testing.T) {
 		{"sweep", []string{"-pools", "-modes", "-engines", "-procs", "-c", "-d", "-warmup", "-timeout", "-work", "-close", "-wrk-threads", "-repeat", "-probe-rate", "-server", "-server-args", "-out", "-name"}},
 		{"accept-vs-done", []string{"-modes", "-offload-procs", "-offload-pool", "-inline-procs", "-rates", "-factors", "-capacity-time", "-step", "-max-inflight", "-timeout", "-scrape-interval", "-work", "-probe-rate", "-server", "-server-args", "-out", "-name"}},
 	} {
-		code, stdout, stderr := invoke(t, false, tt.cmd, "-h")
+		code, stdout, stderr := invoke(t, tt.cmd, "-h")
 		if code != exitOK || stderr != "" {
 			t.Errorf("%s -h: exit %d, stderr %q", tt.cmd, code, stderr)
 		}
@@ -129,7 +129,7 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	if code, stdout, _ := invoke(t, false, "help"); code != exitOK || !strings.Contains(stdout, "accept-vs-done") {
+	if code, stdout, _ := invoke(t, "help"); code != exitOK || !strings.Contains(stdout, "accept-vs-done") {
 		t.Errorf("help: exit %d, %q", code, stdout)
 	}
 }
@@ -143,7 +143,7 @@ func TestHelpGolden(t *testing.T) {
 		if c.name == "loadtest" {
 			args = []string{"help"}
 		}
-		code, stdout, stderr := invoke(t, false, args...)
+		code, stdout, stderr := invoke(t, args...)
 		if code != exitOK || stderr != "" {
 			t.Errorf("%s: exit %d, stderr %q", args, code, stderr)
 		}
@@ -157,7 +157,7 @@ func TestHelpGolden(t *testing.T) {
 			t.Errorf("%s: output differs from testdata/help/%s.txt:\n%s", args, c.name, got)
 		}
 	}
-	code, stdout, stderr := invoke(t, false)
+	code, stdout, stderr := invoke(t)
 	if want, _ := os.ReadFile("testdata/help/loadtest.txt"); code != exitUsage || stdout != "" || stderr != string(want) {
 		t.Errorf("no arguments: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -205,7 +205,7 @@ func TestErrorLines(t *testing.T) {
 				name := strings.TrimSuffix(strings.Fields(tt.want)[1], ":")
 				want = fmt.Sprintf("%s (see \"loadtest %s -h\")\n", tt.want, name)
 			}
-			code, stdout, stderr := invoke(t, false, tt.args...)
+			code, stdout, stderr := invoke(t, tt.args...)
 			if code != tt.code || stdout != "" || stderr != want {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, nothing, %q", code, stdout, stderr, tt.code, want)
 			}
@@ -230,9 +230,9 @@ func startServer(t *testing.T) *observe.Server {
 	return srv
 }
 
-func TestRunSummaryWithLiveLineOnATerminal(t *testing.T) {
+func TestRunSummary(t *testing.T) {
 	srv := startServer(t)
-	code, stdout, stderr := invoke(t, true, "-c", "2", "-d", "1500ms", "-warmup", "0", srv.URL("/data"))
+	code, stdout, stderr := invoke(t, "-c", "2", "-d", "500ms", "-warmup", "0", srv.URL("/data"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -241,20 +241,16 @@ func TestRunSummaryWithLiveLineOnATerminal(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
 	}
-	// One live line after the first second, overwritten in place.
-	if !strings.Contains(stderr, "\r") || !strings.Contains(stderr, "req/s") || !strings.Contains(stderr, "p99") {
-		t.Errorf("no live line on the terminal: %q", stderr)
-	}
 }
 
-func TestRunJSONAndQuietWhenNotATerminal(t *testing.T) {
+func TestRunJSONAndQuiet(t *testing.T) {
 	srv := startServer(t)
-	code, stdout, stderr := invoke(t, false, "-json", "-rate", "50:100", "-d", "1s", "-warmup", "0", srv.URL("/data"))
+	code, stdout, stderr := invoke(t, "-json", "-rate", "50:100", "-d", "1s", "-warmup", "0", srv.URL("/data"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if stderr != "" {
-		t.Errorf("stderr %q, want nothing when it is not a terminal", stderr)
+		t.Errorf("stderr %q, want nothing", stderr)
 	}
 	var res loadtest.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
@@ -267,7 +263,7 @@ func TestRunJSONAndQuietWhenNotATerminal(t *testing.T) {
 
 func TestSweepCommand(t *testing.T) {
 	out := t.TempDir()
-	code, stdout, stderr := invoke(t, false, "sweep", "-server", serverBin, "-pools", "1", "-modes", "offload", "-procs", "2",
+	code, stdout, stderr := invoke(t, "sweep", "-server", serverBin, "-pools", "1", "-modes", "offload", "-procs", "2",
 		"-c", "2", "-d", "1s", "-warmup", "0", "-work", "1ms", "-probe-rate", "5", "-out", out, "-name", "tiny")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)

@@ -18,8 +18,6 @@ does. With -rate it is an open loop: requests on a fixed schedule whatever
 the server does, latency counted from the scheduled time; "-rate 200:400:800"
 offers each rate for an equal third of -d. It measures the client's side;
 the server's own view is its /metrics.
-
-On a terminal, stderr shows a live line each second.
 `
 
 func runCommand(ctx context.Context, c *cmdline) error {
@@ -82,7 +80,6 @@ func runCommand(ctx context.Context, c *cmdline) error {
 	} else {
 		cfg.MaxInflight = 0
 	}
-	cfg.Progress = c.live()
 
 	res, err := loadtest.Run(ctx, cfg)
 	if err != nil {

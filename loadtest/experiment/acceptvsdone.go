@@ -177,7 +177,7 @@ func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (
 	err := c.withServer(ctx, mode, nil, func(srv *observe.Server) error {
 		res, err := loadtest.Run(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Connections: c.CapacityConnections, Close: true,
-			Duration: c.CapacityTime, Warmup: c.CapacityTime / 4, Timeout: c.Timeout, Progress: c.Live,
+			Duration: c.CapacityTime, Warmup: c.CapacityTime / 4, Timeout: c.Timeout,
 		})
 		if err != nil {
 			return fmt.Errorf("load generator: %w", err)
@@ -214,7 +214,7 @@ func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []floa
 		ramp := time.Duration(len(rates)) * c.Step
 		waitLoad := StartLoad(ctx, loadtest.Config{
 			URL: srv.URL("/data"), Rates: rates, MaxInflight: c.MaxInflight, Close: true,
-			Duration: ramp, Timeout: c.Timeout, Progress: c.Live,
+			Duration: ramp, Timeout: c.Timeout,
 		})
 		// /metrics on the service port, as a scraper unaware of
 		// -metrics-addr would fetch it, once an interval.

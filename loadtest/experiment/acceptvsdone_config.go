@@ -66,9 +66,6 @@ type AcceptVsDoneConfig struct {
 
 	// Progress, if set, receives a line as each run starts.
 	Progress io.Writer
-	// Live, if set, receives the built-in generator's per-second status
-	// line; pass a terminal only.
-	Live io.Writer
 }
 
 // DefaultAcceptVsDoneConfig returns the experiment as the project documents

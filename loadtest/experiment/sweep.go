@@ -225,7 +225,7 @@ func (c *SweepConfig) load(ctx context.Context, srv *observe.Server, e Engine) (
 	})
 	row, err := ClosedLoop(loadCtx, e, c.WrkThreads, loadtest.Config{
 		URL: srv.URL("/data"), Connections: c.Connections, Close: c.Close,
-		Duration: c.Duration, Warmup: c.Warmup, Timeout: c.Timeout, Progress: c.Live,
+		Duration: c.Duration, Warmup: c.Warmup, Timeout: c.Timeout,
 	})
 	if err != nil {
 		cancel()

@@ -71,9 +71,6 @@ type SweepConfig struct {
 
 	// Progress, if set, receives a line as each run starts.
 	Progress io.Writer
-	// Live, if set, receives the built-in generator's per-second status
-	// line; pass a terminal only.
-	Live io.Writer
 }
 
 // DefaultSweepConfig returns the sweep the project documents: pools 1, 2,
