@@ -268,7 +268,7 @@ func TestSweepCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "run 1 of 1 (mode=offload pool=1 engine=builtin), ~") {
+	if !strings.Contains(stderr, "run 1 of 1 (mode=offload pool=1 engine=builtin)\n") {
 		t.Errorf("progress: %q", stderr)
 	}
 	if !strings.Contains(stdout, "\n| offload | builtin | 1 | ") {

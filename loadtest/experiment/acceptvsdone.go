@@ -118,25 +118,19 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	res := &AcceptVsDoneResult{
 		Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now(), Rates: slices.Clone(c.Rates),
 	}
-	measure, steps := len(c.Rates) == 0, len(c.Rates)
-	prog := &progress{w: c.Progress}
+	measure, runs, run := len(c.Rates) == 0, len(c.Modes), 0
 	if measure {
-		steps = len(c.RateFactors)
-		for _, m := range c.Modes {
-			prog.plan = append(prog.plan, plannedRun{"capacity, " + c.label(m), c.CapacityTime + runOverhead})
-		}
+		runs *= 2
 	}
-	// The drain after the ramp takes up to the request timeout.
-	rampTime := time.Duration(steps)*c.Step + c.Timeout/2 + runOverhead
-	for _, m := range c.Modes {
-		prog.plan = append(prog.plan, plannedRun{"rising rate, " + c.label(m), rampTime})
+	next := func(what, mode string) {
+		run++
+		progressf(c.Progress, "run %d of %d (%s, %s)", run, runs, what, c.label(mode))
 	}
-
 	if measure {
 		res.Capacity = map[string]float64{}
 		var top float64
 		for _, m := range c.Modes {
-			prog.next()
+			next("capacity", m)
 			capacity, err := c.measureCapacity(ctx, m)
 			if err != nil {
 				return res, fmt.Errorf("accept-vs-done: capacity of %s: %w", c.label(m), err)
@@ -153,7 +147,7 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	}
 
 	for _, m := range c.Modes {
-		prog.next()
+		next("rising rate", m)
 		mr, err := c.ramp(ctx, m, res.Rates)
 		if err != nil {
 			return res, fmt.Errorf("accept-vs-done: %s: %w", c.label(m), err)

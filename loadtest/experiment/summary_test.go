@@ -83,19 +83,6 @@ func TestChartPointsDrawInlineFlat(t *testing.T) {
 	}
 }
 
-func TestProgress(t *testing.T) {
-	var b strings.Builder
-	p := &progress{w: &b, plan: []plannedRun{{"a", 10 * time.Second}, {"b", 20 * time.Second}, {"c", 90 * time.Second}}}
-	for range 4 {
-		p.next() // the fourth is past the plan: ignored
-	}
-	want := "run 1 of 3 (a), ~2m0s left\nrun 2 of 3 (b), ~1m50s left\nrun 3 of 3 (c), ~1m30s left\n"
-	if b.String() != want {
-		t.Errorf("progress:\n%s\nwant:\n%s", b.String(), want)
-	}
-	(&progress{plan: []plannedRun{{"a", time.Second}}}).next() // silent, no panic
-}
-
 func TestSweepPlanRunsInlineOncePerRepeat(t *testing.T) {
 	c := DefaultSweepConfig()
 	c.Pools = []int{4, 1}

@@ -158,12 +158,8 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 	c.Settings = settings
 	res := &SweepResult{Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now()}
 	runs := c.plan()
-	prog := &progress{w: c.Progress}
-	for _, r := range runs {
-		prog.plan = append(prog.plan, plannedRun{r.label(), c.warmup(r.engine) + c.Duration + runOverhead})
-	}
 	for i, r := range runs {
-		prog.next()
+		progressf(c.Progress, "run %d of %d (%s)", i+1, len(runs), r.label())
 		row, err := c.runOne(ctx, r)
 		if err != nil {
 			return res, fmt.Errorf("sweep run %d of %d (%s): %w", i+1, len(runs), r.label(), err)

@@ -21,11 +21,6 @@ const (
 	Wrk     Engine = "wrk"     // the wrk executable
 )
 
-// runOverhead is the planned time per run beyond warmup and measurement:
-// server start-up (its work calibration takes 0.2 s), health check, the
-// drain after SIGTERM, and wrk's whole-second rounding.
-const runOverhead = 1500 * time.Millisecond
-
 // SweepConfig describes a pool-size sweep. Start from DefaultSweepConfig;
 // every field must be set except where a zero value is documented.
 type SweepConfig struct {
