@@ -15,9 +15,9 @@ import (
 
 // AcceptVsDoneResult is what the experiment measured.
 type AcceptVsDoneResult struct {
-	Settings AcceptVsDoneSettings `json:"settings"`
-	Machine  observe.Machine      `json:"machine"`
-	Started  time.Time            `json:"started"`
+	Config  AcceptVsDoneConfig `json:"config"`
+	Machine observe.Machine    `json:"machine"`
+	Started time.Time          `json:"started"`
 	// Capacity is each mode's measured closed-loop throughput with one
 	// request per connection, when the rates were derived from it.
 	Capacity map[string]float64 `json:"capacity_req_per_s,omitempty"`
@@ -116,7 +116,7 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	}
 	c.Settings = settings
 	res := &AcceptVsDoneResult{
-		Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now(), Rates: slices.Clone(c.Rates),
+		Config: c, Machine: observe.Describe(ctx), Started: time.Now(), Rates: slices.Clone(c.Rates),
 	}
 	measure, runs, run := len(c.Rates) == 0, len(c.Modes), 0
 	if measure {

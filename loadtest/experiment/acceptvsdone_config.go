@@ -23,18 +23,22 @@ import (
 // original's single thread doing IO and work alike). Either way one core's
 // worth of CPU does the work, so the modes have the same capacity and
 // differ only in where the waiting happens.
+//
+// Its JSON form, in results.json, has durations in nanoseconds.
 type AcceptVsDoneConfig struct {
 	// Server is the server executable.
-	Server string
+	Server string `json:"server"`
 	// Settings are the server's settings for both modes; the experiment
 	// sets Mode, Pool, Overload and StatsInterval itself, and Work is the
 	// CPU time per /data request.
-	Settings config.Config
+	Settings config.Config `json:"server_settings"`
 	// Modes are the modes to run, in order.
-	Modes []string
+	Modes []string `json:"modes"`
 	// OffloadProcs and OffloadPool are GOMAXPROCS and -pool in offload
 	// mode; InlineProcs is GOMAXPROCS in inline mode.
-	OffloadProcs, OffloadPool, InlineProcs int
+	OffloadProcs int `json:"offload_gomaxprocs"`
+	OffloadPool  int `json:"offload_pool"`
+	InlineProcs  int `json:"inline_gomaxprocs"`
 
 	// Rates are the offered request rates, one per step. When empty, each
 	// mode's capacity is measured first (a closed loop of
@@ -42,30 +46,30 @@ type AcceptVsDoneConfig struct {
 	// CapacityTime) and the rates are RateFactors times the larger
 	// capacity, so that the steps start below capacity and end well above
 	// it for both modes.
-	Rates               []float64
-	RateFactors         []float64
-	CapacityTime        time.Duration
-	CapacityConnections int
+	Rates               []float64     `json:"rates,omitempty"`
+	RateFactors         []float64     `json:"rate_factors"`
+	CapacityTime        time.Duration `json:"capacity_time"`
+	CapacityConnections int           `json:"capacity_connections"`
 
 	// Step is how long each rate is offered.
-	Step time.Duration
+	Step time.Duration `json:"step"`
 	// MaxInflight caps the open loop's outstanding requests; sends due
 	// beyond it are counted as missed.
-	MaxInflight int
+	MaxInflight int `json:"max_inflight"`
 	// Timeout bounds each request.
-	Timeout time.Duration
+	Timeout time.Duration `json:"timeout"`
 	// ScrapeInterval is the resolution of the timelines: the server's
 	// -stats-interval, and the time between snapshots of the server and
 	// between the load generator's scrapes of /metrics.
-	ScrapeInterval time.Duration
+	ScrapeInterval time.Duration `json:"scrape_interval"`
 	// ProbeRate is the /healthz probe's rate (0 disables it), probed step
 	// by step so that each step's p99 shows when IO stops being
 	// responsive; ProbeTimeout bounds each probe.
-	ProbeRate    float64
-	ProbeTimeout time.Duration
+	ProbeRate    float64       `json:"healthz_probe_rate"`
+	ProbeTimeout time.Duration `json:"healthz_probe_timeout"`
 
 	// Progress, if set, receives a line as each run starts.
-	Progress io.Writer
+	Progress io.Writer `json:"-"`
 }
 
 // DefaultAcceptVsDoneConfig returns the experiment as the project documents
@@ -116,25 +120,6 @@ func (c *AcceptVsDoneConfig) Validate() error {
 // saying how to fix it.
 func (c *AcceptVsDoneConfig) Preflight() error { return observe.CheckBinary(c.Server) }
 
-// AcceptVsDoneSettings records the experiment's configuration in its
-// results. The fields are AcceptVsDoneConfig's, with durations in seconds
-// (the names ending in S), Work as text and ServerArgs the flags of
-// Settings that differ from the defaults.
-type AcceptVsDoneSettings struct {
-	Server       string    `json:"server"`
-	ServerArgs   []string  `json:"server_args,omitempty"`
-	Work         string    `json:"work,omitempty"`
-	OffloadProcs int       `json:"offload_gomaxprocs"`
-	OffloadPool  int       `json:"offload_pool"`
-	InlineProcs  int       `json:"inline_gomaxprocs"`
-	RateFactors  []float64 `json:"rate_factors,omitempty"`
-	StepS        float64   `json:"step_s"`
-	MaxInflight  int       `json:"max_inflight"`
-	TimeoutS     float64   `json:"timeout_s"`
-	ScrapeS      float64   `json:"scrape_interval_s"`
-	ProbeRate    float64   `json:"healthz_probe_rate"`
-}
-
 // procs returns the GOMAXPROCS and pool size of a mode.
 func (c *AcceptVsDoneConfig) procs(mode string) (procs, pool int) {
 	if mode == config.ModeInline {
@@ -161,17 +146,4 @@ func (c *AcceptVsDoneConfig) label(mode string) string {
 		return fmt.Sprintf("mode=inline GOMAXPROCS=%d", procs)
 	}
 	return fmt.Sprintf("mode=offload GOMAXPROCS=%d pool=%d", procs, pool)
-}
-
-func (c *AcceptVsDoneConfig) settings() AcceptVsDoneSettings {
-	s := AcceptVsDoneSettings{
-		Server: c.Server, ServerArgs: c.Settings.Args(), Work: c.Settings.Work.String(),
-		OffloadProcs: c.OffloadProcs, OffloadPool: c.OffloadPool, InlineProcs: c.InlineProcs,
-		StepS: c.Step.Seconds(), MaxInflight: c.MaxInflight, TimeoutS: c.Timeout.Seconds(),
-		ScrapeS: c.ScrapeInterval.Seconds(), ProbeRate: c.ProbeRate,
-	}
-	if len(c.Rates) == 0 {
-		s.RateFactors = c.RateFactors
-	}
-	return s
 }

@@ -66,11 +66,11 @@ func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
 // summary and its overall load result.
 func (r *AcceptVsDoneResult) Markdown() string {
 	var b strings.Builder
-	s := r.Settings
+	s := r.Config
 	fmt.Fprintf(&b, "# Accepted vs done under a rising rate, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Server: `%s`, work %s per /data request%s\n", s.Server, workText(s.Work), argsText(s.ServerArgs))
+	fmt.Fprintf(&b, "- Server: `%s`, work %v per /data request%s\n", s.Server, s.Settings.Work, argsText(s.Settings.Args()))
 	fmt.Fprintf(&b, "- Load: open loop, one request per connection, %v per rate step, at most %d in flight, request timeout %v\n",
-		seconds(s.StepS), s.MaxInflight, seconds(s.TimeoutS))
+		s.Step, s.MaxInflight, s.Timeout)
 	if len(r.Capacity) > 0 {
 		var caps []string
 		for _, run := range r.Runs {
@@ -84,7 +84,7 @@ func (r *AcceptVsDoneResult) Markdown() string {
 	if s.ProbeRate > 0 {
 		fmt.Fprintf(&b, "- Probe: /healthz at %g req/s on a new connection each, one probe run per step\n", s.ProbeRate)
 	}
-	fmt.Fprintf(&b, "- Series: the server's own stats line every %v (-stats-interval); per-second rates are means over each step, gauges maxima. accepted/s counts every connection, so it includes the /healthz probes and the /metrics scrapes (one per %v) on top of the offered /data rate\n", seconds(s.ScrapeS), seconds(s.ScrapeS))
+	fmt.Fprintf(&b, "- Series: the server's own stats line every %v (-stats-interval); per-second rates are means over each step, gauges maxima. accepted/s counts every connection, so it includes the /healthz probes and the /metrics scrapes (one per %v) on top of the offered /data rate\n", s.ScrapeInterval, s.ScrapeInterval)
 	fmt.Fprintf(&b, "- Machine: %s\n\n", r.Machine)
 
 	b.WriteString("| mode | offered /data/s | accepted/s | closed/s | completed/s | rejected/s | max backlog | max open conns | max queued | max running | healthz p99 ms | server cores | generator cores | other cores |\n")

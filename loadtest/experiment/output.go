@@ -120,11 +120,11 @@ func rowsCSV(rows []Row) string {
 // both engines ran, their comparison.
 func (r *SweepResult) Markdown() string {
 	var b strings.Builder
-	s := r.Settings
+	s := r.Config
 	fmt.Fprintf(&b, "# Pool-size sweep, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Server: `%s`, GOMAXPROCS=%d, work %s per /data request%s\n", s.Server, s.Procs, workText(s.Work), argsText(s.ServerArgs))
+	fmt.Fprintf(&b, "- Server: `%s`, GOMAXPROCS=%d, work %v per /data request%s\n", s.Server, s.Procs, s.Settings.Work, argsText(s.Settings.Args()))
 	fmt.Fprintf(&b, "- Load: closed loop, %d connections, %s, %v measured after %v warmup, request timeout %v%s\n",
-		s.Connections, connText(s.Close), seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), wrkText(s))
+		s.Connections, connText(s.Close), s.Duration, s.Warmup, s.Timeout, wrkText(s))
 	if s.Repeat > 1 {
 		fmt.Fprintf(&b, "- The whole sweep run %d times over, engines back to back; medians shown\n", s.Repeat)
 	}
@@ -258,8 +258,8 @@ func (r *SweepResult) ChartPoints() []chart.SweepPoint {
 }
 
 func (r *SweepResult) chartTitle() string {
-	s := r.Settings
-	t := fmt.Sprintf("Pool sweep: GOMAXPROCS=%d, %d conns %s, work %s", s.Procs, s.Connections, connText(s.Close), workText(s.Work))
+	s := r.Config
+	t := fmt.Sprintf("Pool sweep: GOMAXPROCS=%d, %d conns %s, work %v", s.Procs, s.Connections, connText(s.Close), s.Settings.Work)
 	if s.Repeat > 1 {
 		t += fmt.Sprintf(", median of %d", s.Repeat)
 	}
@@ -289,13 +289,6 @@ func connText(closeEach bool) string {
 	return "keep-alive"
 }
 
-func workText(w string) string {
-	if w == "" {
-		return "the server's default"
-	}
-	return w
-}
-
 func argsText(args []string) string {
 	if len(args) == 0 {
 		return ""
@@ -303,8 +296,8 @@ func argsText(args []string) string {
 	return ", extra flags `" + strings.Join(args, " ") + "`"
 }
 
-func wrkText(s SweepSettings) string {
-	if s.WrkThreads == 0 {
+func wrkText(s SweepConfig) string {
+	if !slices.Contains(s.Engines, Wrk) {
 		return ""
 	}
 	return fmt.Sprintf(", wrk with %d thread(s)", s.WrkThreads)
@@ -339,7 +332,3 @@ func optNum(v *float64, prec int) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func seconds(s float64) time.Duration {
-	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
-}

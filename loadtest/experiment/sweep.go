@@ -77,9 +77,9 @@ type Row struct {
 
 // SweepResult is what a sweep measured.
 type SweepResult struct {
-	Settings SweepSettings   `json:"settings"`
-	Machine  observe.Machine `json:"machine"`
-	Started  time.Time       `json:"started"`
+	Config  SweepConfig     `json:"config"`
+	Machine observe.Machine `json:"machine"`
+	Started time.Time       `json:"started"`
 	// Rows holds every run in the order run.
 	Rows []Row `json:"rows"`
 	// Summary holds one row per configuration and engine; see Summarize.
@@ -156,7 +156,7 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 		return nil, err
 	}
 	c.Settings = settings
-	res := &SweepResult{Settings: c.settings(), Machine: observe.Describe(ctx), Started: time.Now()}
+	res := &SweepResult{Config: c, Machine: observe.Describe(ctx), Started: time.Now()}
 	runs := c.plan()
 	for i, r := range runs {
 		progressf(c.Progress, "run %d of %d (%s)", i+1, len(runs), r.label())

@@ -22,50 +22,53 @@ const (
 )
 
 // SweepConfig describes a pool-size sweep. Start from DefaultSweepConfig;
-// every field must be set except where a zero value is documented.
+// every field must be set except where a zero value is documented. Its
+// JSON form, in results.json, has durations in nanoseconds.
 type SweepConfig struct {
 	// Server is the server executable.
-	Server string
+	Server string `json:"server"`
 	// Settings are the server's settings for every run; the sweep sets
 	// Mode, Pool and Overload itself, and Work is the CPU time per /data
 	// request.
-	Settings config.Config
+	Settings config.Config `json:"server_settings"`
 	// Procs is the server's GOMAXPROCS.
-	Procs int
+	Procs int `json:"gomaxprocs"`
 	// Pools are the worker pool sizes to measure in offload mode.
-	Pools []int
+	Pools []int `json:"pools"`
 	// Modes are the server modes to measure; inline mode, which has no
 	// pool, runs once per engine.
-	Modes []string
+	Modes []string `json:"modes"`
 	// Engines are the load generators; with several, each configuration is
 	// measured by each engine back to back, to compare them on a noisy
 	// machine.
-	Engines []Engine
+	Engines []Engine `json:"engines"`
 
 	// Connections is the closed loop's number of connections.
-	Connections int
+	Connections int `json:"connections"`
 	// Close sends "Connection: close": one request per connection.
-	Close bool
+	Close bool `json:"close"`
 	// Duration is the measured time of each run, Warmup the unrecorded
 	// load before it (0 for none) and Timeout the bound on each request;
 	// wrk takes Duration in whole seconds and rounds the others up.
-	Duration, Warmup, Timeout time.Duration
+	Duration time.Duration `json:"duration"`
+	Warmup   time.Duration `json:"warmup"`
+	Timeout  time.Duration `json:"timeout"`
 	// WrkThreads is wrk's -t; Connections must be a multiple of it.
-	WrkThreads int
+	WrkThreads int `json:"wrk_threads"`
 	// Repeat is how many times the whole sweep is run over (>= 1), since
 	// on a shared machine one run can be 25% off the next; the table and
 	// chart show the medians.
-	Repeat int
+	Repeat int `json:"repeat"`
 
 	// ProbeRate is the rate of a separate open loop of /healthz requests
 	// during each run, each on a new connection, which shows whether the
 	// server's IO stays responsive while /data saturates it; 0 disables
 	// it. ProbeTimeout bounds each probe request.
-	ProbeRate    float64
-	ProbeTimeout time.Duration
+	ProbeRate    float64       `json:"healthz_probe_rate"`
+	ProbeTimeout time.Duration `json:"healthz_probe_timeout"`
 
 	// Progress, if set, receives a line as each run starts.
-	Progress io.Writer
+	Progress io.Writer `json:"-"`
 }
 
 // DefaultSweepConfig returns the sweep the project documents: pools 1, 2,
@@ -126,42 +129,4 @@ func (c *SweepConfig) Preflight() error {
 		}
 	}
 	return nil
-}
-
-// SweepSettings records a sweep's configuration in its results. The fields
-// are SweepConfig's, with durations in seconds (the names ending in S).
-type SweepSettings struct {
-	Server string `json:"server"`
-	// ServerArgs are the flags of Settings that differ from the defaults.
-	ServerArgs  []string `json:"server_args,omitempty"`
-	Procs       int      `json:"gomaxprocs"`
-	Pools       []int    `json:"pools"`
-	Modes       []string `json:"modes"`
-	Engines     []Engine `json:"engines"`
-	Connections int      `json:"connections"`
-	Close       bool     `json:"close"`
-	DurationS   float64  `json:"duration_s"`
-	WarmupS     float64  `json:"warmup_s"`
-	TimeoutS    float64  `json:"timeout_s"`
-	// Work is the server's -work.
-	Work       string  `json:"work,omitempty"`
-	WrkThreads int     `json:"wrk_threads,omitempty"`
-	Repeat     int     `json:"repeat"`
-	ProbeRate  float64 `json:"healthz_probe_rate"`
-}
-
-func (c *SweepConfig) settings() SweepSettings {
-	s := SweepSettings{
-		Server: c.Server, ServerArgs: c.Settings.Args(), Procs: c.Procs, Modes: c.Modes, Engines: c.Engines,
-		Connections: c.Connections, Close: c.Close, Work: c.Settings.Work.String(), Repeat: c.Repeat,
-		DurationS: c.Duration.Seconds(), WarmupS: c.Warmup.Seconds(), TimeoutS: c.Timeout.Seconds(),
-		ProbeRate: c.ProbeRate,
-	}
-	if slices.Contains(c.Modes, config.ModeOffload) {
-		s.Pools = slices.Sorted(slices.Values(c.Pools))
-	}
-	if slices.Contains(c.Engines, Wrk) {
-		s.WrkThreads = c.WrkThreads
-	}
-	return s
 }

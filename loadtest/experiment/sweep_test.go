@@ -79,8 +79,8 @@ func TestSweepEndToEnd(t *testing.T) {
 	}
 	var back SweepResult
 	data, _ := os.ReadFile(filepath.Join(dir, SweepJSON))
-	if err := json.Unmarshal(data, &back); err != nil || len(back.Rows) != 2 || back.Settings.Procs != 2 {
-		t.Errorf("results.json does not round-trip: %v, %+v", err, back.Settings)
+	if err := json.Unmarshal(data, &back); err != nil || len(back.Rows) != 2 || back.Config.Procs != 2 {
+		t.Errorf("results.json does not round-trip: %v, %+v", err, back.Config)
 	}
 }
 
