@@ -74,17 +74,14 @@ func Get(ctx context.Context, url string, timeout time.Duration) (int, []byte, e
 }
 
 // Calibrated returns cfg's server settings with WorkIterationNs set, so
-// that every server started from them does the same work per -work. Each
-// server otherwise calibrates itself at start-up, and on a shared machine
-// two calibrations a minute apart can differ by tens of percent: the
-// servers of one experiment would then do different amounts of work. When
-// WorkIterationNs is 0, Calibrated starts `calibrations` servers from cfg
-// one after another and keeps the lowest cost they measured. A calibration is
-// a 0.2 s median, which can land in a moment when the machine runs at half
-// speed (17.1 against 9.6 ns per iteration in one bench run) and make every
-// job of the experiment half as long; the machine is never faster than it
-// is, so the lowest of a few is the one to trust. A slow stretch longer
-// than all of them (18.24 against 9.4-9.8 ns in another) still fools it.
+// that every server started from them does the same work per -work: on a
+// shared machine two start-up calibrations a minute apart can differ by
+// tens of percent. When WorkIterationNs is 0, it starts `calibrations`
+// servers in turn and keeps the lowest cost they measured: one 0.2 s
+// calibration can land in a half-speed moment (17.1 against 9.6 ns per
+// iteration in one bench run) and halve every job, and the machine is never
+// faster than it is. A slow stretch longer than all of them (18.24 against
+// 9.4-9.8 ns in another) still fools it.
 func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 	if cfg.Server.WorkIterationNs > 0 {
 		return cfg.Server, nil
@@ -112,12 +109,10 @@ func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 // calibrations is how many servers Calibrated starts.
 const calibrations = 3
 
-// ParsePrometheusText reads metrics in the Prometheus text exposition format
-// (with prometheus/common's expfmt parser) and returns every sample's value
-// keyed by its series: the metric name, followed by its labels sorted by
-// name when it has any, e.g. `offload_accept_errors_total{kind="resource"}`.
-// Histogram and summary samples are series like any other
-// (`x_bucket{le="0.1"}`, `x_sum`, `x_count`); timestamps are ignored.
+// ParsePrometheusText reads the Prometheus text format with expfmt and
+// returns every sample's value by series: the metric name and its labels
+// sorted by name, e.g. `offload_accept_errors_total{kind="resource"}`, with
+// histograms as their `_bucket{le="0.1"}`, `_sum` and `_count` series.
 func ParsePrometheusText(r io.Reader) (map[string]float64, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,32 +26,24 @@ const (
 	DefaultStopTimeout  = 20 * time.Second
 )
 
-// logLines is how many of the server's last log lines are kept for error
-// messages.
-const logLines = 200
+const logLines = 200 // the server's last log lines kept for error messages
 
 // Config says how to start a server process.
 type Config struct {
 	// Binary is the server executable, e.g. "bin/server".
 	Binary string
 	// Server is the server's configuration, passed as Server.Args(); start
-	// from config.Default(). Start sets three settings itself: Addr (from
-	// the field below), LogFormat "json", whose records it decodes, and
-	// MetricsAddr, a free port where Snapshot reads the metrics. LogLevel
-	// must not hide the info-level ready record.
+	// from config.Default(). Start sets Addr (from the field below),
+	// LogFormat "json" and MetricsAddr (a free port, for Snapshot) itself.
 	Server config.Config
 	// Addr is the server's -addr; empty means 127.0.0.1:0, a free port.
 	Addr string
-	// Procs is the server's GOMAXPROCS (set in its environment); 0 leaves
-	// the Go runtime's default, every CPU.
+	// Procs is the server's GOMAXPROCS; 0 leaves the runtime's default.
 	Procs int
-	// ReadyTimeout bounds the wait from starting the process until
-	// /healthz answers 200. Default DefaultReadyTimeout.
-	ReadyTimeout time.Duration
-	// StopTimeout bounds Stop's wait for the process to exit after SIGTERM
-	// when Stop's context has no earlier deadline. Default
-	// DefaultStopTimeout, above the server's default -shutdown-timeout.
-	StopTimeout time.Duration
+	// ReadyTimeout bounds the wait until /healthz answers 200, and
+	// StopTimeout Stop's wait for the exit after SIGTERM; zero for the
+	// defaults above (the latter above the server's -shutdown-timeout).
+	ReadyTimeout, StopTimeout time.Duration
 	// OnRecord, if set, is called with every record of the server's log,
 	// in order, from the goroutine copying its output: it must return
 	// quickly and must not call Running, Stop or Kill, which read the log.
@@ -92,7 +83,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	server := cfg.Server
 	server.Addr, server.LogFormat, server.MetricsAddr = cfg.Addr, "json", metricsAddr
 	cmd := exec.Command(cfg.Binary, server.Args()...)
-	cmd.Env = environWith(os.Environ(), "GOMAXPROCS", cfg.Procs)
+	// The last value wins, and an empty one is the runtime's default.
+	procs := ""
+	if cfg.Procs > 0 {
+		procs = strconv.Itoa(cfg.Procs)
+	}
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
 	logs := newLogRing(logLines, cfg.OnRecord)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -170,16 +166,6 @@ func checkConfig(cfg *Config) error {
 	return nil
 }
 
-// environWith returns env with name set to n, or removed when n is 0 so the
-// child does not inherit this process's own setting.
-func environWith(env []string, name string, n int) []string {
-	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
-	if n > 0 {
-		out = append(out, name+"="+strconv.Itoa(n))
-	}
-	return out
-}
-
 // awaitHealthy waits for the ready record, then polls /healthz until it
 // answers 200.
 func (s *Server) awaitHealthy(ctx context.Context) error {
@@ -193,8 +179,8 @@ func (s *Server) awaitHealthy(ctx context.Context) error {
 		return s.failure(fmt.Sprintf("logged no %q record within %v", serverlog.MsgReady, s.cfg.ReadyTimeout), context.Cause(ctx))
 	}
 
-	// The ready record comes as soon as the listeners are bound; /healthz
-	// answers once the server runs its accept loops, a moment later.
+	// /healthz answers once the accept loops run, a moment after the ready
+	// record.
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 	var last error
@@ -249,10 +235,8 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Stop sends SIGTERM and waits until the server has drained and exited. It
 // returns nil only if the server exited with status 0 within ctx's deadline
-// (or StopTimeout, whichever is earlier); otherwise it kills the server and
-// returns a *ServerError. A server that had already exited is an error too:
-// nothing should have stopped it. Later calls return the first call's
-// result.
+// and StopTimeout; otherwise, or if it had already exited, it kills the
+// server and returns a *ServerError. Later calls return the first result.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { s.stopErr = s.stop(ctx) })
 	return s.stopErr
@@ -282,9 +266,8 @@ func (s *Server) stop(ctx context.Context) error {
 	}
 }
 
-// Kill ends the server at once with SIGKILL and waits until it is gone. Use
-// it on error paths where a clean drain no longer matters; it makes later
-// Stop calls return an error.
+// Kill ends the server at once with SIGKILL and waits until it is gone;
+// later Stop calls return an error.
 func (s *Server) Kill() {
 	s.stopOnce.Do(func() {
 		s.kill()
@@ -298,11 +281,10 @@ func (s *Server) kill() {
 	<-s.exited
 }
 
-// WithServer starts the server cfg describes, runs f against it and
-// stops it: the pattern every run follows. When f succeeds, the server must
-// still be running and drain cleanly, since a server that crashed or cannot
-// stop cleanly after a run has a bug the numbers would hide; when f fails,
-// WithServer kills the server and returns f's error.
+// WithServer starts the server cfg describes, runs f against it and stops
+// it. When f succeeds the server must still run and drain cleanly, or its
+// numbers would hide a bug; when f fails, WithServer kills the server and
+// returns f's error.
 func WithServer(ctx context.Context, cfg Config, f func(*Server) error) error {
 	srv, err := Start(ctx, cfg)
 	if err != nil {

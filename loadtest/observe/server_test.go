@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -325,13 +326,26 @@ func TestLogRing(t *testing.T) {
 	}
 }
 
-func TestEnvironWith(t *testing.T) {
-	env := []string{"A=1", "GOMAXPROCS=8", "B=2"}
-	if got := strings.Join(environWith(env, "GOMAXPROCS", 2), " "); got != "A=1 B=2 GOMAXPROCS=2" {
-		t.Errorf("set: %s", got)
+// TestProcs checks that Procs sets the server's GOMAXPROCS and that 0
+// leaves the runtime's default (every CPU) rather than this process's
+// setting. The server reports the GOMAXPROCS it runs with, which may add
+// threads of its own, in its ready record.
+func TestProcs(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "8")
+	ctx := testbin.Context(t)
+	reported := map[int]string{}
+	for _, procs := range []int{0, 1, runtime.NumCPU()} {
+		srv, err := Start(ctx, Config{Binary: serverBin, Procs: procs, Server: settings(nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Kill()
+		_, after, _ := strings.Cut(strings.Join(srv.logs.tail(), "\n"), `"gomaxprocs":`)
+		reported[procs], _, _ = strings.Cut(after, ",")
 	}
-	if got := strings.Join(environWith(env, "GOMAXPROCS", 0), " "); got != "A=1 B=2" {
-		t.Errorf("unset: %s", got)
+	if reported[0] != reported[runtime.NumCPU()] || reported[1] == reported[0] {
+		t.Errorf("the server reported GOMAXPROCS %q with Procs 0, %q with 1 and %q with %d (every CPU)",
+			reported[0], reported[1], reported[runtime.NumCPU()], runtime.NumCPU())
 	}
 }
 

@@ -21,12 +21,10 @@ type Snapshot struct {
 	// ServerCPU is the server's user plus system CPU time.
 	ServerCPU float64
 	// SelfCPU is this process's (the built-in load generator's), and
-	// ChildrenCPU that of its children that have exited and been waited
-	// for (wrk).
+	// ChildrenCPU that of its exited children (wrk).
 	SelfCPU, ChildrenCPU float64
-	// MachineBusy is the time all CPUs spent busy since boot: user, nice,
-	// system, irq, softirq and steal (time the hypervisor gave another
-	// guest while this one wanted the CPU).
+	// MachineBusy is the time all CPUs spent busy since boot, hypervisor
+	// steal included.
 	MachineBusy float64
 	// RSS and PeakRSS are the server's resident memory now and at most so
 	// far, in bytes; FDs its open file descriptors.
@@ -85,18 +83,10 @@ func rusageCPU(who int) (float64, error) {
 }
 
 // ListenQueue is the kernel's accept queue of the server's listening
-// sockets, summed over its SO_REUSEPORT group, as the server reports it
-// (offload_listen_queue_length and _capacity, read from the listeners'
-// TCP_INFO at scrape time): connections waiting there were not yet seen by
-// the server's acceptors at all.
-type ListenQueue struct {
-	// Queued is the number of connections the kernel has completed and
-	// that wait for the server to accept them.
-	Queued int
-	// Limit is the most the kernel holds before it drops new handshakes:
-	// the effective listen backlog.
-	Limit int
-}
+// sockets, summed over its SO_REUSEPORT group, as the server reports it:
+// Queued connections are established and wait to be accepted, and Limit is
+// the effective backlog, beyond which the kernel drops new handshakes.
+type ListenQueue struct{ Queued, Limit int }
 
 // ListenQueue is the server's listen queue at the snapshot.
 func (s Snapshot) ListenQueue() (ListenQueue, error) {
@@ -112,9 +102,8 @@ func (s Snapshot) ListenQueue() (ListenQueue, error) {
 type Delta struct {
 	Wall float64
 	// ServerCPU is the server's CPU time; GeneratorCPU this process's and
-	// its waited-for children's; OtherCPU what the rest of the machine
-	// took meanwhile (other processes, hypervisor steal): the noise of a
-	// shared machine, worth recording next to every result.
+	// its children's; OtherCPU the rest of the machine's (other processes,
+	// hypervisor steal): the noise of a shared machine.
 	ServerCPU, GeneratorCPU, OtherCPU float64
 
 	before, after Snapshot
@@ -153,7 +142,7 @@ func (d Delta) Rate(series string) float64 { return d.Cores(d.Counter(series)) }
 
 // Measure runs load between two snapshots of the server and returns what
 // changed. A server that exited meanwhile fails it with a *ServerError,
-// which explains a failed load better than the load's own error.
+// which explains a failed load best.
 func (s *Server) Measure(ctx context.Context, load func() error) (Delta, error) {
 	before, err := s.Snapshot(ctx)
 	if err != nil {
