@@ -18,40 +18,28 @@ import (
 
 // The load generator speaks HTTP/1.1 with fasthttp's Request and Response
 // codecs over connections it dials and owns, rather than through
-// fasthttp.HostClient, which (in v1.78.0):
-//
-//   - starts an idle-connection cleaner, and through its default dialer a DNS
-//     cache, whose goroutines cannot be stopped, so Run could not promise that
-//     every goroutine it started has ended when it returns;
-//   - shares its pool between callers, so "N workers, each with its own
-//     connection" and "a new connection per request" could not be guaranteed;
-//   - retries idempotent requests on a reused connection that the server
-//     closed, which would hide exactly the resets this tool must report.
-//
-// Owning the net.Conn also makes per-request deadlines exact and lets a
-// cancelled run interrupt blocked reads by closing the connections.
+// fasthttp.HostClient (v1.78.0), whose cleaner and DNS-cache goroutines
+// cannot be stopped, whose pool is shared (so neither "a connection per
+// worker" nor "a new connection per request" holds), and which retries on
+// a reused connection the server closed, hiding exactly the resets this
+// tool must report. Owning the net.Conn also makes deadlines exact and lets
+// a cancelled run unblock reads by closing the connections.
 
 const (
 	// maxIdle is how long a keep-alive connection may sit unused before it
-	// is redialled instead of reused: a server that closes idle connections
-	// (most do after some seconds) would otherwise show up as resets that
-	// have nothing to do with load. It is fasthttp's
-	// DefaultMaxIdleConnDuration.
+	// is redialled (fasthttp's DefaultMaxIdleConnDuration): a server closing
+	// idle connections would otherwise show up as resets.
 	maxIdle = 10 * time.Second
-
-	// maxBodySize caps a response body so that a misbehaving target cannot
-	// exhaust memory; larger bodies count as "other" errors.
+	// maxBodySize caps a response body; larger ones are "other" errors.
 	maxBodySize = 64 << 20
-
-	// readBufferSize bounds the response header block; fasthttp cannot
-	// parse headers larger than its read buffer.
+	// readBufferSize bounds the response header block, which fasthttp
+	// parses within its read buffer.
 	readBufferSize = 16 << 10
 )
 
 // transport is the clients' shared target: the address, the GET request
 // they send copies of, and whether each connection carries one request. It
-// counts the connections and tracks the open ones, so that a cancelled run
-// can close them all and unblock the goroutines using them.
+// tracks the open connections, so that a cancelled run can close them.
 type transport struct {
 	addr   string
 	req    fasthttp.Request
@@ -78,8 +66,8 @@ func newTransport(addr, rawURL string, header map[string]string, closeEach bool)
 	return t
 }
 
-// client sends copies of its transport's request over a connection of its own, which
-// it dials again when it has none; one goroutine uses it at a time.
+// client sends its transport's request over a connection of its own,
+// redialled when it has none; one goroutine uses it at a time.
 type client struct {
 	t        *transport
 	req      fasthttp.Request
@@ -95,8 +83,7 @@ func (t *transport) newClient() *client {
 	return c
 }
 
-// errConnect marks a failure to establish the connection, as opposed to one
-// on an established connection.
+// errConnect marks a failure to establish the connection.
 var errConnect = errors.New("connect")
 
 // do sends the request, dialling first if c has no usable connection, and
@@ -118,8 +105,7 @@ func (c *client) do(ctx context.Context, deadline time.Time) error {
 	if err == nil {
 		err = c.resp.ReadLimitBody(c.br, maxBodySize)
 	}
-	// After an error the connection's framing is unknown, so it is never
-	// reused.
+	// After an error the connection's framing is unknown.
 	if err != nil || c.t.close || c.resp.ConnectionClose() {
 		c.close()
 	} else {
@@ -163,8 +149,7 @@ func (c *client) close() {
 	c.nc = nil
 }
 
-// abort closes every open connection and makes later dials fail, which
-// unblocks any goroutine waiting in client.do.
+// abort closes every open connection and makes later dials fail.
 func (t *transport) abort() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -191,8 +176,8 @@ func (o *Outcomes) count(f failure) *int64 {
 	return [numFailures]*int64{&o.Timeouts, &o.Connect, &o.Resets, &o.Other}[f]
 }
 
-// classify sorts an error of client.do into its bucket. A dial that times out is
-// a connect failure: no connection means the server never saw the request.
+// classify sorts an error of client.do into its bucket; a dial that timed
+// out is a connect failure, as the server never saw the request.
 func classify(err error, deadline time.Time) failure {
 	var te interface{ Timeout() bool }
 	var bc fasthttp.ErrBrokenChunk
@@ -200,8 +185,8 @@ func classify(err error, deadline time.Time) failure {
 	case errors.Is(err, errConnect):
 		return failConnect
 	case errors.As(err, &te) && te.Timeout(), !time.Now().Before(deadline):
-		// The clock check catches timeouts that fasthttp reports without
-		// keeping the net.Error, e.g. inside a chunked body.
+		// The clock catches timeouts fasthttp reports without the
+		// net.Error, e.g. inside a chunked body.
 		return failTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
@@ -209,9 +194,8 @@ func classify(err error, deadline time.Time) failure {
 		// a reset included, as io.EOF.
 		return failReset
 	case errors.As(err, &bc) && strings.Contains(bc.Error(), io.ErrUnexpectedEOF.Error()):
-		// A chunked body cut short by the server closing the connection:
-		// ErrBrokenChunk does not unwrap its cause, so its text is all
-		// there is to go on.
+		// A chunked body cut short by a close; ErrBrokenChunk does not
+		// unwrap its cause, so its text is all there is.
 		return failReset
 	default:
 		return failOther

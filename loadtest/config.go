@@ -25,24 +25,21 @@ type Config struct {
 	Header map[string]string
 
 	// Connections selects the closed loop (wrk's model): that many workers,
-	// each on its own connection, sending its next request as soon as the
-	// previous one is answered. Leave it 0 for an open loop.
+	// each on its own connection, sending as soon as the last answer came.
 	Connections int
-	// Rates selects the open loop: requests go out on a fixed schedule
-	// whatever the server does, at Rates[i] requests per second in step i of
-	// Duration split into equal steps, and at Rates[0] in the warmup.
-	// Latency counts from the scheduled send time, so that time queued
-	// behind a stalled server is measured (no coordinated omission).
+	// Rates selects the open loop instead: requests on a fixed schedule, at
+	// Rates[i] per second in step i of Duration split into equal steps and
+	// at Rates[0] in the warmup, with latency counted from the scheduled
+	// time, so that time queued behind a stalled server is measured.
 	Rates []float64
 	// Burst, in an open loop, adds Burst.Size requests all due at Every,
 	// 2×Every, … from the start of the run, warmup included.
 	Burst Burst
-	// MaxInflight caps the open loop's concurrent requests, and so its
-	// connections; a send due while MaxInflight are outstanding is not made
-	// but counted in Outcomes.Missed. Default DefaultMaxInflight.
+	// MaxInflight caps the open loop's outstanding requests, and so its
+	// connections; a send due beyond it is counted in Outcomes.Missed.
+	// Default DefaultMaxInflight.
 	MaxInflight int
-	// Close sends "Connection: close" and opens a new connection for every
-	// request, as in the original experiment, instead of keep-alive.
+	// Close sends "Connection: close", a new connection per request.
 	Close bool
 
 	// Duration is how long requests are measured, after Warmup.
@@ -66,15 +63,13 @@ type Burst struct {
 // open reports whether c describes an open-loop run.
 func (c *Config) open() bool { return len(c.Rates) > 0 }
 
-// settings is a validated Config with defaults applied, plus what validation
-// derived from it.
+// settings is a validated Config with defaults applied.
 type settings struct {
 	Config
 	addr string // host:port of URL
 }
 
-// validate checks c and fills in defaults. Its error, the first problem
-// found, says what to change.
+// validate checks c and fills in defaults; its error says what to change.
 func (c Config) validate() (*settings, error) {
 	s := &settings{Config: c}
 	var ck checks
@@ -112,11 +107,10 @@ func (c Config) validate() (*settings, error) {
 }
 
 // checks keeps the first failure of a validation, so that it reads as a
-// list of conditions rather than of early returns.
+// list of conditions.
 type checks struct{ err error }
 
-// check records the error format describes, unless ok or an earlier check
-// failed.
+// check records the error format describes unless ok or already failed.
 func (ck *checks) check(ok bool, format string, args ...any) {
 	if !ok && ck.err == nil {
 		ck.err = fmt.Errorf(format, args...)

@@ -5,17 +5,13 @@ import (
 	"time"
 )
 
-// pacer is the open-loop arrival schedule: consecutive spans of time, each
-// with a constant rate; the warmup is one span at the first rate, and
-// Duration is split into equal steps, one per rate. Within span i, which
-// starts at T_i with rate r_i after H_i requests were scheduled, arrivals are
-// evenly spaced, so request n (from 0) is due at T_i + (n − H_i)/r_i in the
-// span with H_i ≤ n < H_{i+1}.
-//
-// Deriving each due time from n, instead of adding 1/r to the previous one,
-// keeps rounding from accumulating over millions of requests, and a
-// scheduler that fell behind finds every overdue request already in the past
-// and sends it at once rather than quietly stretching the schedule.
+// pacer is the open-loop arrival schedule: spans of constant rate, the
+// warmup at the first rate and then Duration in equal steps, one per rate.
+// Request n is due at T_i + (n − H_i)/r_i in the span i (starting at T_i
+// with rate r_i after H_i requests) with H_i ≤ n < H_{i+1}. Deriving each
+// due time from n keeps rounding from accumulating, and a scheduler that
+// fell behind sends every overdue request at once rather than stretching
+// the schedule.
 type pacer []span
 
 type span struct {

@@ -37,12 +37,9 @@ type Result struct {
 	TimeoutSeconds  float64 `json:"timeout_s"`
 
 	// ElapsedSeconds is the measured time, from the end of the warmup until
-	// the last request finished (so past Duration by the requests in flight
-	// at its end) or the run was cancelled.
+	// the last request finished or the run was cancelled.
 	ElapsedSeconds float64 `json:"elapsed_s"`
-
-	// Interrupted is set when the context ended the run early, which the
-	// result then covers until.
+	// Interrupted is set when the context ended the run early.
 	Interrupted bool `json:"interrupted"`
 
 	// Requests counts the requests that finished after the warmup, answered
@@ -59,15 +56,12 @@ type Result struct {
 	LatencyByStatus map[int]Latency `json:"latency_ms_by_status"`
 	Outcomes        Outcomes        `json:"outcomes"`
 
-	// ConnectionsOpened counts the TCP connections the run established,
-	// warmup included.
+	// ConnectionsOpened counts the connections made, warmup included.
 	ConnectionsOpened int64 `json:"connections_opened"`
-
-	// Histogram holds the latency of every answered request in
-	// microseconds, for percentiles that Latency does not carry.
+	// Histogram holds the latency of every answered request in µs.
 	Histogram *hdrhistogram.Histogram `json:"-"`
-	// Records holds every request, warmup included, in the order of their
-	// scheduled send times, if Config.Record is set.
+	// Records holds every request, warmup included, in the order they were
+	// due, if Config.Record is set.
 	Records []Record `json:"-"`
 }
 
@@ -106,14 +100,12 @@ func latencyOf(h *hdrhistogram.Histogram) Latency {
 }
 
 // Outcomes breaks down how requests ended: Status counts responses by
-// status code; Timeouts requests with no complete response within
-// Config.Timeout on an established connection; Connect those whose
-// connection could not be established (refused, unreachable, not accepted
-// in time); Resets those whose connection the server reset or closed before
-// a complete response; Other any other failure, such as a malformed
-// response, with a few of their messages in OtherSamples. Missed counts the
-// open loop's sends that were due while MaxInflight requests were
-// outstanding, and so were never made.
+// status code; Timeouts requests with no complete response in time on an
+// established connection; Connect those whose connection could not be
+// made; Resets those whose connection was reset or closed before a
+// complete response; Other any other failure, with a few messages in
+// OtherSamples. Missed counts the open loop's sends never made because
+// MaxInflight requests were outstanding.
 type Outcomes struct {
 	Status       map[int]int64 `json:"status"`
 	Timeouts     int64         `json:"timeouts"`
@@ -189,8 +181,7 @@ func (l Latency) text() string {
 		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
 }
 
-// seconds turns a JSON-friendly number of seconds back into a printable
-// duration, rounded to what a person wants to read.
+// seconds turns a number of seconds into a duration worth printing.
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 }

@@ -11,13 +11,10 @@ import (
 )
 
 // Run performs the load test cfg describes and returns what it measured.
-//
-// It stops sending at Warmup+Duration and then waits for the requests in
-// flight, each bounded by Timeout, so that a server slow at the end is
-// measured too. If ctx is cancelled first, Run abandons the requests in
-// flight and returns the partial result with Interrupted set and a nil
-// error. The error is non-nil only for an invalid cfg. Every goroutine Run
-// starts has exited when it returns.
+// It stops sending at Warmup+Duration and waits for the requests in flight.
+// If ctx is cancelled first, Run abandons them and returns the partial
+// result with Interrupted set; the error is non-nil only for an invalid
+// cfg. Every goroutine Run starts has exited when it returns.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	s, err := cfg.validate()
 	if err != nil {
@@ -56,8 +53,7 @@ func (r *run) execute(ctx context.Context) *Result {
 	watcher.Go(func() {
 		select {
 		case <-ctx.Done():
-			// Closing the connections is the only way to unblock
-			// workers waiting for a response.
+			// The only way to unblock workers waiting for a response.
 			r.target.abort()
 		case <-done:
 		}
@@ -90,10 +86,9 @@ func (r *run) closedLoop(ctx context.Context) {
 	wg.Wait()
 }
 
-// openLoop hands each scheduled send to an idle worker, starting workers as
-// needed up to MaxInflight, and counts a send as missed when all of them are
-// busy. Workers are never retired, so one that has a connection keeps it for
-// the next send.
+// openLoop hands each scheduled send to an idle worker, starting workers
+// (which keep their connections) up to MaxInflight, and counts a send as
+// missed when all are busy.
 func (r *run) openLoop(ctx context.Context) {
 	idle := make(chan *worker, r.s.MaxInflight)
 	var wg sync.WaitGroup

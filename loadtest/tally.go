@@ -12,10 +12,9 @@ import (
 // maxSamples is how many distinct "other" error messages a run keeps.
 const maxSamples = 5
 
-// tally accumulates the outcomes of the workers assigned to it. A run has a
-// few tallies rather than one, so that workers recording at the same moment
-// rarely wait on the same lock, and rather than one per worker, so that
-// thousands of open-loop workers do not each carry ~140 KB histograms.
+// tally accumulates the outcomes of its workers. A run has a few, so that
+// workers rarely wait on one lock and thousands of open-loop workers do not
+// each carry ~140 KB histograms.
 type tally struct {
 	timeout time.Duration
 	keep    bool // the run keeps Records
@@ -26,9 +25,8 @@ type tally struct {
 	records  []Record
 }
 
-// newHistogram returns an empty latency histogram in microseconds that can
-// hold any latency a request with the given timeout can have, and at least
-// a minute.
+// newHistogram returns a latency histogram in µs that holds any latency a
+// request with the given timeout can have, and at least a minute.
 func newHistogram(timeout time.Duration) *hdrhistogram.Histogram {
 	highest := max(time.Minute, 2*timeout)
 	return hdrhistogram.New(1, highest.Microseconds(), 3)
@@ -52,8 +50,7 @@ func (t *tally) add(rec Record, measured bool, f failure, err error) {
 	case err == nil:
 		h := t.histogram(rec.Status)
 		// Latency from a scheduled time can exceed the timeout by however
-		// late the scheduler was; such an extreme is kept at the
-		// histogram's ceiling rather than lost.
+		// late the scheduler was: kept at the ceiling rather than lost.
 		_ = h.RecordValue(min(max(rec.Latency.Microseconds(), 0), h.HighestTrackableValue()))
 	default:
 		*t.out.count(f)++
