@@ -34,23 +34,18 @@ type ModeRun struct {
 	// Pool is the worker pool size, 0 in inline mode.
 	Pool int `json:"pool"`
 
-	// Series are the server's stats by name as it prints them (per second
-	// over each interval: "accepted/s", "closed/s", "submitted/s",
-	// "completed/s", "rejected/s", "dropped/s"; at its end: "queued",
-	// "running", "connections"), and four the experiment samples itself:
-	// "backlog", the kernel's listen queue (see observe.ListenQueue), and
-	// "server cpu", "generator cpu" and "other cpu", the cores used by the
-	// server, this process and the rest of the machine; at seconds since
-	// the start of the ramp by the server's clock.
+	// Series are the server's stats by name as it prints them (rates such
+	// as "accepted/s" and "completed/s", gauges such as "queued"), and
+	// "backlog" (the listen queue) and "server cpu", "generator cpu" and
+	// "other cpu" (cores) sampled by the experiment, at seconds since the
+	// start of the ramp by the server's clock.
 	Series map[string][]Point `json:"series"`
 	// StatsLines counts the server's stats records during the ramp.
 	StatsLines int `json:"stats_lines"`
 	// Steps summarises each rate step.
 	Steps []Step `json:"steps"`
 
-	// The generator's view of the whole run; LatencyByStatus separates,
-	// say, fast 503s from slow 200s, and ElapsedS is the ramp plus the
-	// time the last requests took.
+	// The generator's view of the whole run.
 	Requests        int64                    `json:"requests"`
 	Throughput      float64                  `json:"req_per_s"`
 	Latency         loadtest.Latency         `json:"latency_ms"`
@@ -58,8 +53,8 @@ type ModeRun struct {
 	Outcomes        loadtest.Outcomes        `json:"outcomes"`
 	ElapsedS        float64                  `json:"elapsed_s"`
 	// Scrapes and ScrapeFailures count the scrapes of /metrics on the
-	// service port during the ramp, one an interval; a failed scrape got
-	// no 200 within the interval (at most 2 s).
+	// service port, one an interval, that got a 200 within it (at most 2 s)
+	// and that did not.
 	Scrapes        int `json:"scrapes"`
 	ScrapeFailures int `json:"scrape_failures"`
 }
@@ -71,11 +66,8 @@ type Point struct {
 }
 
 // Step summarises one rate step of a mode's run from the series: rates
-// per second are means over the step, gauges maxima. MaxBacklog is the
-// most connections waiting in the kernel's listen queue, not yet accepted;
-// the CPU figures are mean cores used by the server, the load generator
-// (this process, probe included) and the rest of the machine (other
-// processes and hypervisor steal, the noise of a shared machine).
+// are means over the step, gauges (MaxBacklog is the listen queue's)
+// maxima, the CPU figures mean cores.
 type Step struct {
 	Offered      float64 `json:"offered_per_s"`
 	StartS       float64 `json:"start_s"`
@@ -91,16 +83,14 @@ type Step struct {
 	ServerCPU    float64 `json:"server_cpu_cores"`
 	GeneratorCPU float64 `json:"generator_cpu_cores"`
 	OtherCPU     float64 `json:"other_cpu_cores"`
-	// HealthzP99Ms is the p99 of the /healthz probe during the step, nil
-	// if the probe was off or got no answer.
+	// HealthzP99Ms is nil if the probe was off or got no answer.
 	HealthzP99Ms  *float64 `json:"healthz_p99_ms"`
 	HealthzFailed int64    `json:"healthz_failed"`
 }
 
 // AcceptVsDone runs the experiment c describes: the capacity measurements
-// if needed, then for each mode a fresh server under the rising rate. Every
-// server must exit 0 after SIGTERM. It returns the runs completed so far
-// with the first error.
+// if needed, then for each mode a fresh server under the rising rate. It
+// returns the runs completed so far with the first error.
 func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResult, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("accept-vs-done: %w", err)
@@ -108,8 +98,6 @@ func AcceptVsDone(ctx context.Context, c AcceptVsDoneConfig) (*AcceptVsDoneResul
 	if err := c.Preflight(); err != nil {
 		return nil, err
 	}
-	// One calibration of the work for every server of the run: see
-	// observe.Calibrated.
 	settings, err := observe.Calibrated(ctx, observe.Config{Binary: c.Server, Server: c.Settings, Procs: c.OffloadProcs})
 	if err != nil {
 		return nil, err
@@ -188,17 +176,14 @@ func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (
 // ramp offers rates in equal steps to a fresh server in mode, recording its
 // stats records and probing /healthz step by step.
 //
-// The timelines come from the server's own -stats-interval records rather
-// than from scraping /metrics: a scrape is an HTTP request like any other,
-// and when inline mode is overloaded it waits seconds for the starved IO
-// path, so the scraped series would have gaps exactly where the experiment
-// looks. The same holds for the metrics listener: it has its own acceptor,
-// but in inline mode its goroutines queue behind every connection doing
-// work on the one P, and snapshots meant a second apart came up to 4 s
-// apart. The stats goroutine is woken by a timer, which the Go scheduler
-// runs next, and each record's rates are over the interval the server
-// itself measured. /metrics is still scraped on the service port, and the
-// scrapes that failed are counted as evidence of that starvation.
+// The timelines come from the server's -stats-interval records, not from
+// /metrics: overloaded, inline mode answers a scrape seconds late, and even
+// the metrics listener's goroutines queue behind the work on the one P
+// (snapshots meant a second apart came up to 4 s apart). The stats
+// goroutine is woken by a timer, which the scheduler runs next, and each
+// record's rates are over the interval the server itself measured.
+// /metrics is still scraped on the service port, and the failed scrapes
+// counted as evidence of that starvation.
 func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []float64) (ModeRun, error) {
 	procs, pool := c.procs(mode)
 	mr := ModeRun{Mode: mode, Procs: procs, Pool: pool}

@@ -53,10 +53,10 @@ const (
 func (r *SweepResult) WriteFiles(dir string) error {
 	err := writeFiles(dir, SweepJSON, r, map[string]string{
 		SweepCSV:        rowsCSV(r.Rows),
-		SweepSummaryCSV: rowsCSV(r.summary()),
+		SweepSummaryCSV: rowsCSV(r.Summary),
 		SweepTable:      r.Markdown(),
 	})
-	if err != nil || len(r.summary()) == 0 {
+	if err != nil || len(r.Summary) == 0 {
 		return err
 	}
 	if err := chart.Sweep(filepath.Join(dir, SweepChart), r.chartTitle(), r.ChartPoints()); err != nil {
@@ -86,14 +86,6 @@ func csvText(records [][]string) string {
 	var b strings.Builder
 	_ = csv.NewWriter(&b).WriteAll(records) // a strings.Builder does not fail
 	return b.String()
-}
-
-// summary returns r.Summary, computing it if r was built without one.
-func (r *SweepResult) summary() []Row {
-	if r.Summary == nil {
-		return Summarize(r.Rows)
-	}
-	return r.Summary
 }
 
 // rowsCSV is rows as CSV: results.csv or summary.csv.
@@ -160,7 +152,7 @@ func (r *SweepResult) Table() string {
 	var b strings.Builder
 	b.WriteString("| mode | engine | pool | req/s | p50 ms | p99 ms | p99.9 ms | healthz p99 ms | 503s | errors | accepted | completed | CPU ms/req | server cores | generator cores | other cores |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, row := range r.summary() {
+	for _, row := range r.Summary {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f |\n",
 			row.Mode, row.Engine, poolText(row.Mode, row.Pool), rateText(row),
 			ms(row.P50Ms), ms(row.P99Ms), ms(row.P999Ms), optMs(row.HealthzP99Ms),
@@ -182,13 +174,13 @@ func (r *SweepResult) Comparison() string {
 	}
 	// The built-in engine's runs, and its summaries as run 0.
 	builtin := map[key]Row{}
-	for _, row := range slices.Concat(r.Rows, r.summary()) {
+	for _, row := range slices.Concat(r.Rows, r.Summary) {
 		if row.Engine == Builtin {
 			builtin[key{row.Mode, row.Pool, row.Run}] = row
 		}
 	}
 	var b strings.Builder
-	for _, w := range r.summary() {
+	for _, w := range r.Summary {
 		bi, ok := builtin[key{w.Mode, w.Pool, 0}]
 		if w.Engine != Wrk || !ok {
 			continue
@@ -228,7 +220,7 @@ func ratioText(a, b float64) string {
 func (r *SweepResult) ChartPoints() []chart.SweepPoint {
 	engines := map[Engine]bool{}
 	var pools []int
-	rows := r.summary()
+	rows := r.Summary
 	for _, row := range rows {
 		engines[row.Engine] = true
 		if row.Mode == config.ModeOffload {

@@ -55,7 +55,7 @@ func TestMedian(t *testing.T) {
 }
 
 func TestChartPointsDrawInlineFlat(t *testing.T) {
-	res := &SweepResult{Rows: []Row{
+	res := &SweepResult{Summary: []Row{
 		{Mode: config.ModeOffload, Engine: Builtin, Pool: 1, Throughput: 150, P99Ms: 200},
 		{Mode: config.ModeOffload, Engine: Builtin, Pool: 4, Throughput: 300, P99Ms: 100},
 		{Mode: config.ModeInline, Engine: Builtin, Throughput: 280, P99Ms: 300},
@@ -74,7 +74,7 @@ func TestChartPointsDrawInlineFlat(t *testing.T) {
 		t.Errorf("points %+v: want inline drawn at every offload pool size (1 and 4)", pts)
 	}
 
-	both := &SweepResult{Rows: []Row{
+	both := &SweepResult{Summary: []Row{
 		{Mode: config.ModeOffload, Engine: Builtin, Pool: 1, Throughput: 1},
 		{Mode: config.ModeOffload, Engine: Wrk, Pool: 1, Throughput: 1},
 	}}

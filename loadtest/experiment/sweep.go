@@ -50,29 +50,22 @@ type Row struct {
 	Status503 int64 `json:"status_503"`
 	Errors    int64 `json:"errors"`
 
-	// Accepted, Completed and Rejected are the server's counters of
-	// accepted connections and of completed and rejected jobs over the
-	// run, warmup and probe included, scraped from /metrics before SIGTERM.
+	// Accepted, Completed and Rejected are the server's counters over the
+	// run, warmup and probe included.
 	Accepted  int64 `json:"accepted"`
 	Completed int64 `json:"completed"`
 	Rejected  int64 `json:"rejected"`
 
-	// ServerCPUMsPerRequest is the server's CPU time per completed job:
-	// the real cost of a request, which exceeds -work by the HTTP and
-	// scheduling overhead and by the slowdown of sharing cores.
+	// ServerCPUMsPerRequest is the server's CPU time per completed job.
 	ServerCPUMsPerRequest float64 `json:"server_cpu_ms_per_request"`
-	// The CPU cores used over the run's wall time: by the server, by the
-	// load generators (this process and wrk: on a small machine, CPU the
-	// server did not get) and by the rest of the machine (other processes
-	// and hypervisor steal: well above zero, the run was disturbed).
+	// The cores used by the server, by the load generators (this process
+	// and wrk) and by the rest of the machine (other processes, steal).
 	ServerCPUCores    float64 `json:"server_cpu_cores"`
 	GeneratorCPUCores float64 `json:"generator_cpu_cores"`
 	OtherCPUCores     float64 `json:"other_cpu_cores"`
 
-	// ElapsedS is the measured time in seconds.
-	ElapsedS float64 `json:"elapsed_s"`
-	// WrkOutput is wrk's raw output, for the record.
-	WrkOutput string `json:"wrk_output,omitempty"`
+	ElapsedS  float64 `json:"elapsed_s"` // the measured time
+	WrkOutput string  `json:"wrk_output,omitempty"`
 }
 
 // SweepResult is what a sweep measured.
@@ -103,11 +96,9 @@ func (r sweepRun) label() string {
 	return l
 }
 
-// plan lists the runs in order: each repetition goes through modes as
-// given and pool sizes in increasing order, with every engine back to back
-// for each configuration. Repetitions are the outer loop so that a slow
-// drift of the machine's speed, common on shared machines, spreads over
-// every configuration instead of favouring the ones measured first.
+// plan lists the runs in order: modes as given, pool sizes in increasing
+// order, engines back to back. Repetitions are the outer loop, so that a
+// drift of the machine's speed spreads over every configuration.
 func (c *SweepConfig) plan() []sweepRun {
 	pools := slices.Sorted(slices.Values(c.Pools))
 	var runs []sweepRun
@@ -138,10 +129,9 @@ func (c *SweepConfig) warmup(e Engine) time.Duration {
 	return c.Warmup
 }
 
-// Sweep runs every configuration of c: for each it starts the server, loads
-// /data in a closed loop while probing /healthz, scrapes the server's
-// counters, and stops the server, requiring a clean exit. It stops at the
-// first failure and returns the rows measured until then with the error.
+// Sweep runs every configuration of c on a fresh server: /data in a closed
+// loop while probing /healthz. It stops at the first failure and returns
+// the rows measured until then with the error.
 func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
@@ -149,8 +139,6 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 	if err := c.Preflight(); err != nil {
 		return nil, err
 	}
-	// One calibration of the work for every server of the run: see
-	// observe.Calibrated.
 	settings, err := observe.Calibrated(ctx, observe.Config{Binary: c.Server, Server: c.Settings, Procs: c.Procs})
 	if err != nil {
 		return nil, err
@@ -170,12 +158,10 @@ func Sweep(ctx context.Context, c SweepConfig) (*SweepResult, error) {
 	return res, nil
 }
 
-// serverSettings are the server's settings of one run. The sweep measures
-// the pool under a closed loop, whose clients resend the moment they are answered:
-// the static queue holds them, where the adaptive policy would refuse the
-// excess and the clients would turn its refusals into a loop of instant
-// 503s. So offload mode runs -overload static; make overload-experiment
-// compares the policies.
+// serverSettings are the server's settings of one run. Offload mode runs
+// -overload static: the closed loop's clients resend the moment they are
+// answered, which the static queue holds, where the adaptive policy would
+// refuse the excess and measure a loop of instant 503s.
 func (c *SweepConfig) serverSettings(r sweepRun) config.Config {
 	s := c.Settings
 	s.Mode = r.mode
