@@ -13,18 +13,11 @@ import (
 
 // AcceptVsDoneConfig describes the accept-versus-done experiment: for each
 // mode, a server under an open-loop rate of one request per connection
-// that rises in equal steps from below to well above its capacity, with
-// its connection and job counters recorded throughout. Start from
-// DefaultAcceptVsDoneConfig.
-//
-// The defaults mirror the original experiment's threads with GOMAXPROCS:
-// offload mode gets two Ps and a pool of one worker (the original's
-// acceptor thread plus one worker thread), inline mode gets one P (the
-// original's single thread doing IO and work alike). Either way one core's
-// worth of CPU does the work, so the modes have the same capacity and
-// differ only in where the waiting happens.
-//
-// Its JSON form, in results.json, has durations in nanoseconds.
+// that rises in steps from below to well above its capacity. Start from
+// DefaultAcceptVsDoneConfig, whose GOMAXPROCS mirror the original's
+// threads: offload mode an acceptor and one worker, inline mode one thread
+// doing both, so that the modes differ only in where the waiting happens.
+// Its JSON form has durations in nanoseconds.
 type AcceptVsDoneConfig struct {
 	// Server is the server executable.
 	Server string `json:"server"`
@@ -42,10 +35,8 @@ type AcceptVsDoneConfig struct {
 
 	// Rates are the offered request rates, one per step. When empty, each
 	// mode's capacity is measured first (a closed loop of
-	// CapacityConnections connections, one request per connection, for
-	// CapacityTime) and the rates are RateFactors times the larger
-	// capacity, so that the steps start below capacity and end well above
-	// it for both modes.
+	// CapacityConnections, one request per connection, for CapacityTime)
+	// and the rates are RateFactors times the larger capacity.
 	Rates               []float64     `json:"rates,omitempty"`
 	RateFactors         []float64     `json:"rate_factors"`
 	CapacityTime        time.Duration `json:"capacity_time"`
@@ -59,12 +50,10 @@ type AcceptVsDoneConfig struct {
 	// Timeout bounds each request.
 	Timeout time.Duration `json:"timeout"`
 	// ScrapeInterval is the resolution of the timelines: the server's
-	// -stats-interval, and the time between snapshots of the server and
-	// between the load generator's scrapes of /metrics.
+	// -stats-interval, and the time between snapshots and scrapes.
 	ScrapeInterval time.Duration `json:"scrape_interval"`
-	// ProbeRate is the /healthz probe's rate (0 disables it), probed step
-	// by step so that each step's p99 shows when IO stops being
-	// responsive; ProbeTimeout bounds each probe.
+	// ProbeRate is the /healthz probe's rate, step by step (0 disables it);
+	// ProbeTimeout bounds each probe.
 	ProbeRate    float64       `json:"healthz_probe_rate"`
 	ProbeTimeout time.Duration `json:"healthz_probe_timeout"`
 
@@ -88,7 +77,7 @@ func DefaultAcceptVsDoneConfig() AcceptVsDoneConfig {
 }
 
 // Validate reports the first problem with c's values, as one line saying
-// what to change. It does not look at the machine; Preflight does.
+// what to change.
 func (c *AcceptVsDoneConfig) Validate() error {
 	var cs checks
 	cs.check(len(c.Modes) > 0, "no modes: give offload, inline or both")
@@ -116,8 +105,7 @@ func (c *AcceptVsDoneConfig) Validate() error {
 	return cs.first()
 }
 
-// Preflight checks that the server binary exists. Its error is one line
-// saying how to fix it.
+// Preflight checks that the server binary exists.
 func (c *AcceptVsDoneConfig) Preflight() error { return observe.CheckBinary(c.Server) }
 
 // procs returns the GOMAXPROCS and pool size of a mode.
@@ -128,9 +116,8 @@ func (c *AcceptVsDoneConfig) procs(mode string) (procs, pool int) {
 	return c.OffloadProcs, c.OffloadPool
 }
 
-// serverSettings are the server's settings in one mode. Offload mode
-// keeps the static queue the original experiment had, so the figure shows
-// the same bounded queue; the adaptive policy has its own experiment.
+// serverSettings are the server's settings in one mode; offload mode keeps
+// the original's static queue.
 func (c *AcceptVsDoneConfig) serverSettings(mode string) config.Config {
 	s := c.Settings
 	s.Mode, s.StatsInterval = mode, c.ScrapeInterval

@@ -112,11 +112,9 @@ func (r *AcceptVsDoneResult) Markdown() string {
 	return b.String()
 }
 
-// Panels returns the chart's panels: for each mode the offered /data rate
-// against connections accepted and closed and jobs completed and rejected
-// per second; then where connections wait (the kernel's listen backlog,
-// and open in the server); then where jobs wait (queued for a worker, or
-// running and so holding or waiting for a CPU).
+// Panels returns the chart's panels: for each mode the offered rate
+// against the server's rates; then where connections wait, where jobs
+// wait, and the CPU.
 func (r *AcceptVsDoneResult) Panels() []chart.TimelinePanel {
 	var panels []chart.TimelinePanel
 	conns := chart.TimelinePanel{Title: "Connections waiting: in the listen backlog (not accepted) and open in the server", YLabel: "connections"}
@@ -206,8 +204,7 @@ func modeText(run ModeRun) string {
 	return fmt.Sprintf("offload, GOMAXPROCS=%d, pool=%d", run.Procs, run.Pool)
 }
 
-// statusMs is a latency of responses with some status, "-" if there were
-// none.
+// statusMs is a latency, "-" if there were no responses.
 func statusMs(n int64, v float64) string {
 	if n == 0 {
 		return "-"

@@ -10,11 +10,9 @@ import (
 	"offload/serverlog"
 )
 
-// addUsageSeries adds the series the experiment measures itself from
-// consecutive snapshots, at seconds since start: "backlog", the kernel's
-// listen queue as the server's metrics listener reports it, and the CPU
-// cores used by the server, by this process (the load generator) and by
-// the rest of the machine.
+// addUsageSeries adds the series the experiment samples itself, at seconds
+// since start: the listen queue and the cores of the server, of this
+// process (the load generator) and of the rest of the machine.
 func addUsageSeries(series map[string][]Point, snaps []observe.Snapshot, start time.Time) error {
 	for i := 1; i < len(snaps); i++ {
 		s, d := snaps[i], snaps[i].Since(snaps[i-1])
@@ -35,9 +33,8 @@ func addUsageSeries(series map[string][]Point, snaps []observe.Snapshot, start t
 	return nil
 }
 
-// statsCollector turns the server's stats records into time series named
-// by the records' attributes, at seconds since begin by the server's own
-// timestamps.
+// statsCollector turns the server's stats records into time series, at
+// seconds since begin by the server's timestamps.
 type statsCollector struct {
 	mu      sync.Mutex
 	start   time.Time // zero until begin
@@ -116,10 +113,8 @@ func (s *statsCollector) series(end time.Duration) (map[string][]Point, int) {
 	return out, s.n
 }
 
-// meanRate averages the rate points whose interval lies within [from, to].
-// A rate point at time t covers the interval since the previous scrape,
-// about t-interval to t; allowing a quarter interval of slack keeps points
-// whose scrape was a little late.
+// meanRate averages the rate points whose interval (t-interval to t) lies
+// within [from, to], with a quarter interval of slack for late points.
 func meanRate(pts []Point, from, to float64, interval time.Duration) float64 {
 	iv := interval.Seconds()
 	var sum float64

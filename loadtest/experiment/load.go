@@ -9,12 +9,10 @@ import (
 	"offload/loadtest/wrk"
 )
 
-// ClosedLoop drives the closed loop cfg describes (URL, Connections,
-// Close, Duration, Warmup, Timeout and Progress) with engine e, and returns
-// its figures in a sweep row: Requests, Throughput, ElapsedS, the
-// latencies, Status503, Errors and, for wrk, WrkOutput. wrk runs with
-// wrkThreads threads, rounds Duration to whole seconds (at least one) and
-// Warmup and Timeout up, and runs the warmup as a discarded run of its own.
+// ClosedLoop drives the closed loop cfg describes with engine e and
+// returns its figures in a sweep row. wrk runs with wrkThreads threads,
+// rounds Duration to whole seconds and Warmup and Timeout up, and runs the
+// warmup as a discarded run of its own.
 func ClosedLoop(ctx context.Context, e Engine, wrkThreads int, cfg loadtest.Config) (Row, error) {
 	if e == Wrk {
 		return closedWrk(ctx, wrkThreads, cfg)
@@ -56,8 +54,7 @@ func closedWrk(ctx context.Context, threads int, cfg loadtest.Config) (Row, erro
 	if err != nil {
 		return Row{}, err
 	}
-	// wrk counts every status of 400 or more together; /data answers
-	// nothing but 200 and 503.
+	// wrk counts every status >= 400 together; /data answers 200 or 503.
 	return Row{
 		Requests: res.Requests, Throughput: res.RequestsPerSec(), ElapsedS: res.Runtime.Seconds(),
 		P50Ms: durationMs(res.Latency.P50), P99Ms: durationMs(res.Latency.P99), P999Ms: durationMs(res.Latency.P99_9),
@@ -65,9 +62,8 @@ func closedWrk(ctx context.Context, threads int, cfg loadtest.Config) (Row, erro
 	}, nil
 }
 
-// StartLoad runs the load cfg describes in its own goroutine, beside
-// another. The wait it returns, to be called once, waits for the end and
-// returns the load's result.
+// StartLoad runs the load cfg describes in its own goroutine; the wait it
+// returns, to be called once, returns its result.
 func StartLoad(ctx context.Context, cfg loadtest.Config) (wait func() (*loadtest.Result, error)) {
 	done := make(chan struct{})
 	var res *loadtest.Result
@@ -82,11 +78,10 @@ func StartLoad(ctx context.Context, cfg loadtest.Config) (wait func() (*loadtest
 	}
 }
 
-// startProbe runs cfg as an open loop at rate against /healthz with a new
-// connection per request, so that each probe also goes through the accept
-// path, in its own goroutine. The wait it returns, to be called once, waits
-// for the end and returns the probes' p99 in ms (nil if the probe was off
-// or got no answer) and how many got no 200. A rate of 0 is no probe.
+// startProbe starts cfg as an open loop at rate (0 for none) with a new
+// connection per request, so that each probe goes through the accept path.
+// The wait it returns gives the p99 in ms (nil if there was no answer) and
+// how many got no 200.
 func startProbe(ctx context.Context, rate float64, cfg loadtest.Config) (
 	wait func() (p99 *float64, failed int64, err error)) {
 	if rate <= 0 {

@@ -17,9 +17,8 @@ import (
 	"offload/loadtest/chart"
 )
 
-// NewResultsDir creates and returns a fresh directory base/name-TIMESTAMP
-// for one experiment's files, adding a suffix if a run in the same second
-// took the name.
+// NewResultsDir creates a fresh directory base/name-TIMESTAMP, with a
+// suffix if a run in the same second took the name.
 func NewResultsDir(base, name string) (string, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("results directory: %w", err)
@@ -162,11 +161,9 @@ func (r *SweepResult) Table() string {
 	return b.String()
 }
 
-// Comparison returns a markdown table of wrk against the built-in engine
-// for every configuration both measured: the ratio of their median request
-// rates and, with repeated runs, the ratio within each back-to-back pair,
-// which the machine's drift affects least. It returns "" if the sweep did
-// not use both engines.
+// Comparison returns a markdown table of wrk against the built-in engine,
+// "" without both: the ratio of their median rates and the ratio within
+// each back-to-back pair, which the machine's drift affects least.
 func (r *SweepResult) Comparison() string {
 	type key struct {
 		mode      string
@@ -213,10 +210,9 @@ func ratioText(a, b float64) string {
 	return fmt.Sprintf("%.2f", a/b)
 }
 
-// ChartPoints turns the summary rows into sweep chart points: a line per mode (and
-// engine, when there are several). Inline mode has no pool, so its single
-// measurement is drawn as a flat reference line across the pool sizes of
-// the offload runs.
+// ChartPoints turns the summary into a line per mode (and engine, when
+// there are several); inline mode, which has no pool, is a flat reference
+// line across the offload runs' pool sizes.
 func (r *SweepResult) ChartPoints() []chart.SweepPoint {
 	engines := map[Engine]bool{}
 	var pools []int

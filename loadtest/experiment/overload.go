@@ -43,19 +43,16 @@ type PhaseResult struct {
 	Name string `json:"name"`
 	// Offered and Goodput are bulk requests sent and answered 200 per
 	// second; GoodputRatio is Goodput over the capacity of the phase's
-	// jobs.
-	Offered      float64 `json:"offered_rps"`
-	Goodput      float64 `json:"goodput_rps"`
-	GoodputRatio float64 `json:"goodput_ratio"`
-	// Refused is the share of bulk requests answered 503.
-	Refused float64          `json:"refused_share"`
-	OK      loadtest.Latency `json:"latency_200_ms"`
-	Busy    loadtest.Latency `json:"latency_503_ms"`
-	// Failed counts bulk requests with no answer, or one neither 200 nor
-	// 503.
+	// jobs, and Refused the share of bulk requests answered 503.
+	Offered      float64          `json:"offered_rps"`
+	Goodput      float64          `json:"goodput_rps"`
+	GoodputRatio float64          `json:"goodput_ratio"`
+	Refused      float64          `json:"refused_share"`
+	OK           loadtest.Latency `json:"latency_200_ms"`
+	Busy         loadtest.Latency `json:"latency_503_ms"`
+	// Failed counts bulk requests answered neither 200 nor 503.
 	Failed int64 `json:"failed"`
-	// W is the single-request latency the phase's jobs are measured
-	// against, in ms.
+	// W is the single-request latency of the phase's jobs, in ms.
 	W float64 `json:"w_ms"`
 	// Urgent is the "Priority: u=0" traffic, when the phase had some.
 	Urgent *UrgentResult `json:"urgent,omitempty"`
@@ -72,11 +69,9 @@ type PhaseResult struct {
 	OverloadedShare float64 `json:"overloaded_share"`
 	UnreadyShare    float64 `json:"unready_share"`
 	MaxQueued       float64 `json:"max_queued"`
-	// The CPU cores used by the server, by this process (the load
-	// generator) and by the rest of the machine over the same window, and
-	// the server's CPU per completed job in ms, in the jobs themselves (by
-	// their threads' clocks) and outside them: a job costlier than -work
-	// is the machine's, the rest the server's.
+	// The cores used by the server, the load generator and the rest of
+	// the machine, and the server's CPU per completed job in ms, in the
+	// jobs (by their threads' clocks) and outside them.
 	ServerCores    float64 `json:"server_cores"`
 	GeneratorCores float64 `json:"generator_cores"`
 	OtherCores     float64 `json:"other_cores"`
@@ -157,9 +152,9 @@ func (c *OverloadConfig) withServer(ctx context.Context, p OverloadPolicy, f fun
 	return observe.WithServer(ctx, observe.Config{Binary: c.Server, Procs: c.Procs, Server: p.settings(s)}, f)
 }
 
-// baseline measures capacity (closed loop, 32 connections, on the static
-// queue, which no closed loop can overload into refusals) and W (one
-// connection, one request at a time: the median) for both job sizes.
+// baseline measures capacity (a closed loop of 32 on the static queue,
+// which refuses none) and W (the median of one request at a time) for both
+// job sizes.
 func (c *OverloadConfig) baseline(ctx context.Context) (b Baseline, err error) {
 	window := max(time.Second, time.Duration(3*c.Scale*float64(time.Second)))
 	err = c.withServer(ctx, OverloadPolicy{Overload: overload.Static.String()}, func(srv *observe.Server) error {
@@ -186,9 +181,8 @@ func (c *OverloadConfig) baseline(ctx context.Context) (b Baseline, err error) {
 	return b, err
 }
 
-// runPolicy starts the policy's server and runs every phase against it
-// back to back, with health checks and a sampler of the server's state
-// running throughout.
+// runPolicy runs every phase back to back against a server for the
+// policy, with health checks and a sampler of its state throughout.
 func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Baseline, phases []Phase) (PolicyRun, error) {
 	run := PolicyRun{Policy: p}
 	err := c.withServer(ctx, p, func(srv *observe.Server) error {
@@ -207,9 +201,8 @@ func (c *OverloadConfig) runPolicy(ctx context.Context, p OverloadPolicy, b Base
 		var sampling sync.WaitGroup
 		sampling.Go(func() { states = sampleState(probeCtx, srv, begin, 250*time.Millisecond) })
 
-		// Each phase starts on schedule, while the last one's requests in
-		// flight are still being answered: a gap would let the queue drain and
-		// make every phase start like a fresh overload.
+		// Each phase starts on schedule, while the last one's requests are
+		// still in flight: a gap would let the queue drain.
 		loads := make([]phaseLoad, len(phases))
 		errs := make([]error, len(phases))
 		var phaseWG sync.WaitGroup
@@ -282,8 +275,7 @@ type phaseLoad struct {
 	offeredPerSec float64
 }
 
-// runPhase sends the phase's load, offset into the policy's run, and waits
-// for its answers.
+// runPhase sends the phase's load, offset into the run, and waits for it.
 func runPhase(ctx context.Context, srv *observe.Server, ph Phase, b Baseline, work time.Duration, offset time.Duration) (phaseLoad, error) {
 	l := phaseLoad{phase: ph, offset: offset, w: b.W, capacity: b.Capacity}
 	url := srv.URL("/data")
@@ -316,8 +308,8 @@ func runPhase(ctx context.Context, srv *observe.Server, ph Phase, b Baseline, wo
 	return l, errors.Join(err, urgentErr)
 }
 
-// result summarises the measured part of the phase, with the health
-// probes and state samples that fall into it.
+// result summarises the measured part of the phase, with the probes and
+// samples that fall into it.
 func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseResult {
 	r := PhaseResult{Name: l.phase.Name, W: l.w, Offered: l.offeredPerSec, OK: l.bulk.LatencyByStatus[200], Busy: l.bulk.LatencyByStatus[503]}
 	r.Goodput = l.bulk.Goodput
@@ -348,8 +340,7 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 	r.HealthzP99 = quantileMs(healthz, 0.99)
 	var n, over, unready int
 	var first, last observe.Snapshot
-	// Deadline misses: the counter just before the phase settled, and the
-	// first reading after it ended (or the last one).
+	// The deadline-miss counter before the phase settled and after it.
 	var missedBefore, missedAfter float64
 	after := false
 	for i, s := range states {

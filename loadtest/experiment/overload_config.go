@@ -10,9 +10,7 @@ import (
 )
 
 // OverloadConfig says how to run the overload experiment: the same phases
-// of open-loop load, from half the capacity to three times it, a step in
-// the job's cost, bursts, urgent traffic and client deadlines, against one
-// server per overload policy.
+// of open-loop load against one server per overload policy.
 type OverloadConfig struct {
 	// Server is the offload binary.
 	Server string
@@ -24,20 +22,17 @@ type OverloadConfig struct {
 	Policies []OverloadPolicy
 	// Phases run in order against each policy's server.
 	Phases []Phase
-	// Scale multiplies every phase's length: 1 for the report, less for
-	// tests.
+	// Scale multiplies every phase's length.
 	Scale float64
 	// Progress receives a line per phase; nil for none.
 	Progress io.Writer
-	// WorkIterationNs is the servers' -work-iteration-ns, one calibration
-	// of the work for all of them; 0 has a first server measure it (see
-	// observe.Calibrated).
+	// WorkIterationNs is the servers' -work-iteration-ns; 0 has
+	// observe.Calibrated measure it.
 	WorkIterationNs float64
 }
 
-// OverloadPolicy is one server configuration of the experiment: the
-// server's -overload and -queue-order, each left at the server's default
-// when empty.
+// OverloadPolicy is a server's -overload and -queue-order, each the
+// server's default when empty.
 type OverloadPolicy struct {
 	Name       string `json:"name"`
 	Overload   string `json:"overload,omitempty"`
@@ -65,9 +60,8 @@ func (p OverloadPolicy) settings(base config.Config) config.Config {
 	return base
 }
 
-// Phase is a stretch of open-loop load. Rates are multiples of the
-// capacity C measured at the start of the run, budgets multiples of the
-// single-request latency W.
+// Phase is a stretch of open-loop load; rates are multiples of the
+// capacity C, budgets of the single-request latency W.
 type Phase struct {
 	Name string `json:"name"`
 	// Length is how long the phase lasts; its first Settle is load but
@@ -76,8 +70,8 @@ type Phase struct {
 	Settle time.Duration `json:"settle"`
 	// Rate is the bulk /data rate (no Priority header), × C.
 	Rate float64 `json:"rate_x_capacity"`
-	// Doubled makes the bulk jobs cost twice -work (?work=), measured
-	// against the capacity and latency of such jobs.
+	// Doubled makes the bulk jobs cost twice -work, measured against the
+	// capacity and latency of such jobs.
 	Doubled bool `json:"doubled_work,omitempty"`
 	// Urgent adds /data traffic with "Priority: u=0" at this rate, × C.
 	Urgent float64 `json:"urgent_x_capacity,omitempty"`
@@ -143,14 +137,12 @@ func (c *OverloadConfig) Validate() error {
 }
 
 // Baseline is what the phases' rates and budgets are multiples of,
-// measured in the same run on a static server: capacity and single-request
-// latency at -work and at twice it.
+// measured in the same run at -work and at twice it.
 type Baseline struct {
 	Capacity        float64 `json:"capacity_rps"`
 	W               float64 `json:"w_ms"`
 	CapacityDoubled float64 `json:"capacity_doubled_rps"`
 	WDoubled        float64 `json:"w_doubled_ms"`
-	// IterationNs is the cost of one work iteration every server of the
-	// run was started with (-work-iteration-ns), measured by the first.
+	// IterationNs is every server's -work-iteration-ns.
 	IterationNs float64 `json:"work_iteration_ns"`
 }

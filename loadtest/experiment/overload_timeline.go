@@ -20,9 +20,8 @@ type stateSample struct {
 	snap           observe.Snapshot
 }
 
-// sampleState snapshots the server (its overload state, queue length and
-// CPU time among the rest) and reads its readiness every interval until
-// ctx ends, and once more then, so that the counters cover the whole run.
+// sampleState snapshots the server and reads its readiness every interval
+// until ctx ends, and once more then, so that counters cover the run.
 func sampleState(ctx context.Context, srv *observe.Server, begin time.Time, interval time.Duration) []stateSample {
 	var out []stateSample
 	take := func(ctx context.Context) {
@@ -53,9 +52,8 @@ func sampleState(ctx context.Context, srv *observe.Server, begin time.Time, inte
 	}
 }
 
-// timeline cuts the policy's run into buckets of width: the bulk load's
-// offered rate, goodput and latencies by the requests' scheduled times,
-// and the server's state as last sampled in each.
+// timeline cuts the run into buckets of width: the bulk load by the
+// requests' scheduled times, and the server's state as last sampled.
 func timeline(loads []phaseLoad, states []stateSample, width time.Duration) []Bucket {
 	var end time.Duration
 	for _, l := range loads {

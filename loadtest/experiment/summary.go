@@ -5,10 +5,8 @@ import (
 )
 
 // Summarize folds the runs of each configuration and engine into one row,
-// in the order configurations first appear: the median of every rate,
-// latency and CPU figure (robust to the one run a noisy neighbour
-// disturbed), the sum of the 503, error and failed-probe counts (any of
-// them is worth seeing), and the range of the request rate.
+// in the order they first appear: the median of every figure, the sum of
+// the 503, error and failed-probe counts, and the range of the rate.
 func Summarize(rows []Row) []Row {
 	type key struct {
 		mode   string
@@ -68,8 +66,7 @@ func Summarize(rows []Row) []Row {
 	return out
 }
 
-// Median returns the middle value of v, or the mean of the two middle
-// values, 0 for none; v is sorted in place.
+// Median returns the median of v, 0 for none; v is sorted in place.
 func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0

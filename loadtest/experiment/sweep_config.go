@@ -21,9 +21,8 @@ const (
 	Wrk     Engine = "wrk"     // the wrk executable
 )
 
-// SweepConfig describes a pool-size sweep. Start from DefaultSweepConfig;
-// every field must be set except where a zero value is documented. Its
-// JSON form, in results.json, has durations in nanoseconds.
+// SweepConfig describes a pool-size sweep. Start from DefaultSweepConfig.
+// Its JSON form has durations in nanoseconds.
 type SweepConfig struct {
 	// Server is the server executable.
 	Server string `json:"server"`
@@ -39,8 +38,7 @@ type SweepConfig struct {
 	// pool, runs once per engine.
 	Modes []string `json:"modes"`
 	// Engines are the load generators; with several, each configuration is
-	// measured by each engine back to back, to compare them on a noisy
-	// machine.
+	// measured by each back to back.
 	Engines []Engine `json:"engines"`
 
 	// Connections is the closed loop's number of connections.
@@ -55,15 +53,13 @@ type SweepConfig struct {
 	Timeout  time.Duration `json:"timeout"`
 	// WrkThreads is wrk's -t; Connections must be a multiple of it.
 	WrkThreads int `json:"wrk_threads"`
-	// Repeat is how many times the whole sweep is run over (>= 1), since
-	// on a shared machine one run can be 25% off the next; the table and
+	// Repeat is how many times the whole sweep is run over; the table and
 	// chart show the medians.
 	Repeat int `json:"repeat"`
 
-	// ProbeRate is the rate of a separate open loop of /healthz requests
-	// during each run, each on a new connection, which shows whether the
-	// server's IO stays responsive while /data saturates it; 0 disables
-	// it. ProbeTimeout bounds each probe request.
+	// ProbeRate is the rate of an open loop of /healthz requests beside the
+	// load, each on a new connection (0 disables it); ProbeTimeout bounds
+	// each.
 	ProbeRate    float64       `json:"healthz_probe_rate"`
 	ProbeTimeout time.Duration `json:"healthz_probe_timeout"`
 
@@ -86,7 +82,7 @@ func DefaultSweepConfig() SweepConfig {
 }
 
 // Validate reports the first problem with c's values, as one line saying
-// what to change. It does not look at the machine; Preflight does.
+// what to change.
 func (c *SweepConfig) Validate() error {
 	var cs checks
 	cs.check(c.Procs >= 1, "GOMAXPROCS (procs) must be >= 1 (got %d)", c.Procs)
@@ -109,7 +105,6 @@ func (c *SweepConfig) Validate() error {
 	if slices.Contains(c.Engines, Wrk) {
 		cs.check(c.Duration%time.Second == 0, "duration %v: wrk takes whole seconds only", c.Duration)
 		cs.check(c.WrkThreads >= 1, "wrk threads must be >= 1 (got %d)", c.WrkThreads)
-		// Not evaluated when WrkThreads < 1, which the check above reports.
 		cs.check(c.WrkThreads < 1 || c.Connections%c.WrkThreads == 0,
 			"connections (%d) must be a multiple of wrk threads (%d): wrk gives each thread connections/threads and drops the rest",
 			c.Connections, c.WrkThreads)
@@ -117,8 +112,8 @@ func (c *SweepConfig) Validate() error {
 	return cs.first()
 }
 
-// Preflight checks that what c needs is installed: the server binary and,
-// if c uses it, wrk. Its error is one line saying how to fix it.
+// Preflight checks that the server binary and, if c uses it, wrk are
+// installed.
 func (c *SweepConfig) Preflight() error {
 	if err := observe.CheckBinary(c.Server); err != nil {
 		return err
