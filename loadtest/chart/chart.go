@@ -1,11 +1,8 @@
 // Package chart draws the experiment charts of the offload kit with
-// gonum.org/v1/plot: a pool-size sweep (throughput and p99 latency) and
-// timelines of rates and queue depth. The file extension of the output path
-// picks the format: .png (rendered at 144 dpi), .svg, or any other format
-// gonum plot can save (.pdf, .eps, .jpg, .jpeg, .tif, .tiff, .tex).
-//
-// Every chart is a stack of panels sharing the x axis, with the legend in a
-// column to the right of the panels so that it never covers data.
+// gonum.org/v1/plot: a pool-size sweep and timelines, each a stack of
+// panels sharing the x axis with the legends in a column to the right. The
+// file extension picks the format: .png (at 144 dpi), .svg, or another
+// that gonum plot can save.
 package chart
 
 import (
@@ -27,9 +24,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Figure geometry, in points (1/72 inch) like every length and type size
-// here. The figure's dimensions are whole points so that the 144 dpi PNG
-// has whole pixel dimensions.
+// Figure geometry, in points (1/72 inch) like every length here.
 const (
 	figureWidth vg.Length = 648 // 9 in
 	titleHeight vg.Length = 40
@@ -37,16 +32,11 @@ const (
 	legendGap   vg.Length = 14
 )
 
-// pngDPI is the PNG resolution: 2 pixels per point, sharp on high-density
-// screens and when zoomed.
-const pngDPI = 144
-
-// legendWrap is the longest legend line, in bytes, before a label wraps.
-const legendWrap = 22
-
-// markerMaxPts is the most points a line may have and still get markers;
-// beyond it markers merge into a thick smear that hides the line.
-const markerMaxPts = 40
+const (
+	pngDPI       = 144 // 2 pixels per point, sharp when zoomed
+	legendWrap   = 22  // the longest legend line, in bytes
+	markerMaxPts = 40  // beyond it markers smear into a thick line
+)
 
 // panel is one plot of a figure and the legend drawn beside it.
 type panel struct {
@@ -54,9 +44,8 @@ type panel struct {
 	legend *plot.Legend // nil for no legend beside this panel
 }
 
-// seriesStyle returns the line and marker style of the i-th series. Colours
-// are the Okabe-Ito colour-blind-safe palette; dashes and marker shapes
-// also differ, so series stay distinct in grey-scale print.
+// seriesStyle returns the style of the i-th series: the Okabe-Ito
+// colour-blind-safe palette, and dashes and markers for grey-scale print.
 func seriesStyle(i int) (draw.LineStyle, draw.GlyphStyle) {
 	colours := []color.RGBA{
 		{0x00, 0x72, 0xB2, 0xFF}, // blue
@@ -114,8 +103,8 @@ func newLegend() *plot.Legend {
 	return &l
 }
 
-// addLine adds one series to p, with markers when it has few enough points
-// for them to be seen individually, and its entry to legend.
+// addLine adds one series to p, with markers when it has few points, and
+// its entry to legend.
 func addLine(p *plot.Plot, legend *plot.Legend, label string, style int, xys plotter.XYs) error {
 	ls, gs := seriesStyle(style)
 	line, err := plotter.NewLine(xys)
@@ -141,8 +130,7 @@ func addLine(p *plot.Plot, legend *plot.Legend, label string, style int, xys plo
 }
 
 // wrapLabel breaks s at spaces into lines of at most width bytes where it
-// can, so that one long series name cannot squeeze the panels into a
-// fraction of the figure's width.
+// can, so that a long name cannot squeeze the panels.
 func wrapLabel(s string, width int) string {
 	var lines []string
 	line := ""
@@ -237,10 +225,9 @@ func render(path, title string, panelHeight vg.Length, panels []panel) error {
 	return nil
 }
 
-// setValueRange starts the y axis at zero when all values are non-negative,
-// since rates, latencies and depths start at zero and a floating baseline
-// exaggerates small differences, and leaves headroom so that the highest
-// marker does not sit on the panel's top edge.
+// setValueRange starts the y axis at zero for non-negative values, as a
+// floating baseline exaggerates small differences, and leaves headroom
+// above the highest marker.
 func setValueRange(a *plot.Axis, lo, hi float64) {
 	lo = min(lo, 0)
 	span := hi - lo

@@ -17,22 +17,16 @@ const sweepPanelHeight vg.Length = 250
 
 // SweepPoint is one measurement of a pool-size sweep.
 type SweepPoint struct {
-	// Series names the line the point belongs to, such as a mode
-	// ("offload", "inline") or a mode and generator ("offload (wrk)").
-	Series string
-	// Pool is the worker pool size; it must not be negative.
-	Pool int
-	// Throughput is completed requests per second.
-	Throughput float64
-	// P99 is the 99th-percentile request latency.
-	P99 time.Duration
+	Series     string  // the line, such as "offload" or "offload, wrk"
+	Pool       int     // the worker pool size, >= 0
+	Throughput float64 // requests per second
+	P99        time.Duration
 }
 
-// Sweep writes a chart of two panels sharing the pool-size axis: throughput
-// (req/s) on top and p99 latency (ms) below, one line with markers per
-// Series, in the order series first appear in points. The pool axis has a
-// tick at every measured pool size; it is logarithmic when that spaces the
-// pool sizes more evenly than a linear axis, as for power-of-two sweeps.
+// Sweep writes a chart of two panels sharing the pool-size axis,
+// throughput on top and p99 latency below, a line per Series. The pool axis
+// has a tick at every pool size, and is logarithmic when that spaces them
+// more evenly.
 func Sweep(path, title string, points []SweepPoint) error {
 	if title == "" {
 		return fmt.Errorf("chart %s: empty title; say what was measured", path)
@@ -100,10 +94,8 @@ func checkSweepPoint(pt SweepPoint) error {
 	return nil
 }
 
-// setPoolAxis puts a tick at every measured pool size and labels as many
-// as fit: a label is skipped when it would sit closer than 1/maxLabels of
-// the axis length to the previous one, and the largest pool size is always
-// labelled.
+// setPoolAxis puts a tick at every pool size and labels those at least
+// 1/maxLabels of the axis from the last label, and always the largest.
 func setPoolAxis(a *plot.Axis, pools []int) {
 	lo, hi := pools[0], pools[len(pools)-1]
 	a.Min, a.Max = float64(lo), float64(hi)
@@ -127,8 +119,7 @@ func setPoolAxis(a *plot.Axis, pools []int) {
 	}
 	last := len(pools) - 1
 	if prev != last {
-		// Label the largest pool size, dropping the label before it if
-		// the two would collide.
+		// The largest, dropping the label before it if they would collide.
 		if pos(pools[last])-pos(pools[prev]) < 1.0/maxLabels && prev > 0 {
 			ticks[prev].Label = ""
 		}
@@ -137,10 +128,8 @@ func setPoolAxis(a *plot.Axis, pools []int) {
 	a.Tick.Marker = ticks
 }
 
-// minGap is the smallest distance between neighbouring pool sizes along an
-// axis of unit length with scale s. The sweep uses the scale that keeps
-// neighbours furthest apart: logarithmic for 1, 2, 4, ... 64, linear for
-// 1, 2, 3, ... 40.
+// minGap is the smallest distance between neighbouring pool sizes along a
+// unit axis with scale s: the larger one wins (log for 1, 2, 4, ... 64).
 func minGap(s plot.Normalizer, pools []int) float64 {
 	lo, hi := float64(pools[0]), float64(pools[len(pools)-1])
 	gap := math.Inf(1)

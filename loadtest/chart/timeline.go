@@ -12,37 +12,26 @@ import (
 
 const timelinePanelHeight vg.Length = 190
 
-// Point is one sample of a timeline.
+// Point is one sample of a timeline: time since the start, and value.
 type Point struct {
-	// T is the time since the start of the run.
 	T time.Duration
-	// V is the sampled value, in the panel's YLabel unit.
 	V float64
 }
 
-// Line is one series of a timeline panel.
+// Line is one series of a timeline panel, its points in time order.
 type Line struct {
-	// Label names the line in the panel's legend.
-	Label string
-	// Points are the samples in increasing time order.
+	Label  string
 	Points []Point
 }
 
-// TimelinePanel is one panel of a timeline chart.
+// TimelinePanel is one panel of a timeline chart; YLabel names the unit.
 type TimelinePanel struct {
-	// Title names what the panel shows, such as the mode.
-	Title string
-	// YLabel is the y axis label, with its unit, such as "requests/s".
-	YLabel string
-	// Lines are drawn in order, each with an entry in the panel's legend.
-	Lines []Line
+	Title, YLabel string
+	Lines         []Line
 }
 
-// Timeline writes a chart of the panels stacked top to bottom over a shared
-// time axis in seconds since the start. A line label keeps the same colour,
-// dash and marker in every panel, so "completed/s" in the offload panel
-// matches "completed/s" in the inline panel. Points must be in increasing
-// time order.
+// Timeline writes a chart of the panels stacked over a shared time axis.
+// A line label keeps its colour, dash and marker in every panel.
 func Timeline(path, title string, panels []TimelinePanel) error {
 	if title == "" {
 		return fmt.Errorf("chart %s: empty title; say what was measured", path)

@@ -1,8 +1,6 @@
 // Package wrk runs the wrk HTTP benchmarking tool (version 4.x) with a Lua
-// done() hook that prints its results as JSON, so that experiment drivers
-// can compare wrk's view of a server with the project's own load
-// generator: exact counts and latencies, including percentiles wrk's own
-// summary leaves out, rather than its two-decimal text.
+// done() hook that prints its results as JSON: exact counts and
+// latencies, p99.9 included, rather than its two-decimal text.
 package wrk
 
 import (
@@ -30,9 +28,8 @@ const jsonPrefix = "offload-wrk-json: "
 // Result is what wrk measured, from report.lua.
 type Result struct {
 	// Requests is the number of responses wrk completed; Runtime how long
-	// it ran, usually a little longer than Options.Duration because
-	// threads notice the end at their next 100 ms tick; Bytes the response
-	// bytes read.
+	// it ran (threads notice the end at their next 100 ms tick); Bytes the
+	// response bytes read.
 	Requests int64
 	Runtime  time.Duration
 	Bytes    int64
@@ -40,10 +37,9 @@ type Result struct {
 	Latency  Latency
 }
 
-// Errors are wrk's error counts. Connect, Read and Write are failed socket
-// operations, after each of which wrk reconnects; Timeout counts responses
-// slower than --timeout, left out of the latencies; Status counts responses
-// with a status of 400 or more.
+// Errors are wrk's error counts: failed socket operations (after each of
+// which wrk reconnects), responses slower than --timeout (left out of the
+// latencies), and responses with a status of 400 or more.
 type Errors struct {
 	Connect, Read, Write, Status, Timeout int64
 }
@@ -93,33 +89,25 @@ func parse(out string) (Result, error) {
 	}, nil
 }
 
-// ErrNotInstalled is returned by Run when no wrk executable is on PATH. Its
-// message is a single line telling how to install wrk.
+// ErrNotInstalled is returned by Run when no wrk executable is on PATH.
 var ErrNotInstalled = errors.New(`wrk not found in PATH: install it with "apt-get install -y wrk" (Debian/Ubuntu)`)
 
 // Options are the wrk command-line settings Run supports.
 type Options struct {
-	// Threads is wrk's -t; at least 1.
-	Threads int
-	// Connections is wrk's -c: at least Threads and a multiple of it, as
-	// wrk gives each thread Connections/Threads and drops the remainder.
-	Connections int
+	// Threads is wrk's -t, and Connections its -c, a multiple of Threads.
+	Threads, Connections int
 	// Duration is wrk's -d, in whole seconds.
 	Duration time.Duration
-	// Close adds the header "Connection: close", so that every request
-	// uses a new connection.
+	// Close sends "Connection: close", a new connection per request.
 	Close bool
-	// Timeout is wrk's --timeout in whole seconds, or zero for wrk's 2s.
-	// Slower responses count as timeout errors and are left out of the
-	// latencies, so set it above the slowest latency you expect or the
-	// percentiles will be too low.
+	// Timeout is wrk's --timeout in whole seconds, or zero for wrk's 2s;
+	// slower responses are left out of the latencies.
 	Timeout time.Duration
 	// URL is the http:// or https:// target.
 	URL string
 }
 
-// Validate reports the first option wrk would reject or silently
-// misinterpret, with the fix.
+// Validate reports the first option wrk would reject or misinterpret.
 func (o Options) Validate() error {
 	switch {
 	case o.Threads < 1:
@@ -169,10 +157,9 @@ func (o Options) Args() ([]string, error) {
 	return append(args, o.URL), nil
 }
 
-// Run executes wrk with opts and the report script, waits for it to finish
-// and reads the script's results. It returns wrk's standard output even
-// when that fails, so callers can keep it for the record. Cancelling ctx
-// kills wrk; the returned error then wraps ctx.Err().
+// Run executes wrk with opts and the report script and reads the script's
+// results. It returns wrk's standard output even when that fails.
+// Cancelling ctx kills wrk.
 func Run(ctx context.Context, opts Options) (Result, string, error) {
 	args, err := opts.Args()
 	if err != nil {
