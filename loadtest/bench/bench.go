@@ -1,13 +1,8 @@
 // Package bench measures offload against its performance targets and
 // writes one report with a row per target: the measured value and whether
-// it passed.
-//
-// Everything runs on one machine, which on the project's CI and development
-// boxes has two shared, noisy cores that the load generator uses too. So the
-// rows compare things side by side within one run (offload against inline,
-// the acceptor group against a bare fasthttp server) and account for the
-// server's own CPU time, read from /proc and from the server's metrics at
-// the same moments, rather than trusting wall-clock throughput alone.
+// it passed. Everything runs on one small shared machine, so the rows
+// compare things side by side within one run and read the server's own
+// CPU time at the same moments, rather than trusting throughput alone.
 package bench
 
 import (
@@ -28,14 +23,11 @@ import (
 
 // Config says what to benchmark and where.
 type Config struct {
-	// Server is the offload binary, e.g. "bin/server".
-	Server string
-	// Plain is the bare fasthttp baseline, e.g. "bin/plainserver".
-	Plain string
+	// Server is the offload binary and Plain the bare fasthttp baseline.
+	Server, Plain string
 	// Procs is the GOMAXPROCS of the servers; 0 means every CPU.
 	Procs int
-	// Scale multiplies every measurement window; below 1 for quick runs
-	// (tests), 1 for the report.
+	// Scale multiplies every measurement window: 1 for the report.
 	Scale float64
 	// Progress receives a line per step; nil for none.
 	Progress io.Writer
@@ -70,14 +62,11 @@ type Report struct {
 	Took      float64         `json:"took_s"`
 	Rows      []Row           `json:"rows"`
 	PoolSweep []PoolPoint     `json:"pool_sweep"`
-	// Capacity is the saturated /data throughput at the default settings
-	// (4 ms of work), which the overload and latency rows are relative to.
+	// Capacity is the saturated /data throughput at -work 4ms (row 1).
 	Capacity float64 `json:"capacity_rps"`
-	// JobMs is row 7's W: the mean time a default /data job ran on its
-	// worker during that row's load, from offload_jobs_work_seconds.
+	// JobMs is row 7's W, the mean time a job ran on its worker.
 	JobMs float64 `json:"job_ms"`
-	// WorkIterationNs is the one calibration of the work every offload
-	// server of the run was started with (-work-iteration-ns).
+	// WorkIterationNs is every offload server's -work-iteration-ns.
 	WorkIterationNs float64 `json:"work_iteration_ns"`
 	// Overload is the run of the overload phases that rows 8 to 14 judge.
 	Overload *experiment.OverloadResult `json:"overload,omitempty"`
@@ -94,13 +83,11 @@ func (r *Report) Passed() bool {
 }
 
 // target is one row of the report and how to measure it: measure fills
-// in the row's values, verdict and measurement, or returns why it could
-// not.
+// in the row, or returns why it could not.
 type target struct {
 	name, target string
-	// scaled rows scale their load from row 1's capacity.
-	scaled  bool
-	measure func(context.Context, *Row) error
+	scaled       bool // the load is scaled from row 1's capacity
+	measure      func(context.Context, *Row) error
 }
 
 // targets lists the rows of the report in order.
@@ -141,11 +128,9 @@ func (b *bench) targets() []target {
 
 // bench carries a run's state between the rows.
 type bench struct {
-	cfg    Config
-	report *Report
-	// overloadErr is why the one run of the overload phases, shared by
-	// rows 8 to 14 and kept in report.Overload, failed.
-	overloadErr error
+	cfg         Config
+	report      *Report
+	overloadErr error // why the overload phases of rows 8 to 14 failed
 }
 
 // Run measures every target in order and returns the report. A row that
@@ -171,8 +156,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One calibration of the work for every offload server of the run, so
-	// that a capacity measured on one server holds for the next.
 	b.report.WorkIterationNs = settings.WorkIterationNs
 	for i, t := range b.targets() {
 		if err := ctx.Err(); err != nil {
@@ -209,9 +192,8 @@ func (b *bench) scaled(d time.Duration) time.Duration {
 	return max(time.Duration(float64(d)*b.cfg.Scale), 300*time.Millisecond)
 }
 
-// withServer runs f against binary, the offload server or the plain
-// baseline, started with the default settings changed by tune (nil for
-// none): see observe.WithServer.
+// withServer runs f against binary started with the default settings
+// changed by tune (nil for none): see observe.WithServer.
 func (b *bench) withServer(ctx context.Context, binary string, tune func(*config.Config),
 	f func(*observe.Server) error) error {
 	s := config.Default()
@@ -228,7 +210,7 @@ func stop(ctx context.Context, srv *observe.Server, err error) error {
 }
 
 // saturate loads /data on srv in a closed loop of 32 connections, for a
-// warmup and then for d, and returns what changed on the server over d.
+// warmup and then for d, and returns what changed over d.
 func (b *bench) saturate(ctx context.Context, srv *observe.Server, d time.Duration) (observe.Delta, error) {
 	cfg := loadtest.Config{URL: srv.URL("/data"), Connections: 32, Duration: b.scaled(time.Second)}
 	if _, err := loadtest.Run(ctx, cfg); err != nil {
@@ -244,10 +226,8 @@ func (b *bench) saturate(ctx context.Context, srv *observe.Server, d time.Durati
 }
 
 // capacity is the /data goodput of srv under a closed loop of two clients
-// per worker (procs workers), for d after warmup. They keep every worker
-// busy without the standing queue that the default adaptive policy would
-// shed: clients that resend at once would then measure refusals, not
-// capacity.
+// per worker (procs workers), for d after warmup: every worker busy, and no
+// standing queue for the adaptive policy to shed.
 func capacity(ctx context.Context, srv *observe.Server, procs int, warmup, d time.Duration) (float64, error) {
 	res, err := loadtest.Run(ctx, loadtest.Config{URL: srv.URL("/data"), Connections: 2 * procs, Warmup: warmup, Duration: d})
 	if err == nil && !(res.Goodput > 0) {

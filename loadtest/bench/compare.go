@@ -23,8 +23,7 @@ func engine() string {
 }
 
 // closedLoop drives url with conns closed-loop connections of the engine
-// for d and returns the requests per second, which must all have been
-// answered 2xx.
+// for d and returns the requests per second, which must all get a 2xx.
 func closedLoop(ctx context.Context, url string, conns int, d time.Duration, closeEach bool) (float64, error) {
 	e := experiment.Builtin
 	if engine() == "wrk" {
@@ -38,8 +37,7 @@ func closedLoop(ctx context.Context, url string, conns int, d time.Duration, clo
 	return row.Throughput, err
 }
 
-// side is one server of a side-by-side comparison: a name, its binary and
-// its settings.
+// side is one server of a side-by-side comparison.
 type side struct {
 	name   string
 	binary string
@@ -47,9 +45,8 @@ type side struct {
 }
 
 // compare alternates closed-loop load on path between the two servers for
-// three rounds of 64 connections, so both see the same machine conditions,
-// and returns each side's per-round requests per second and server CPU
-// seconds per request.
+// three rounds of 64 connections, and returns each side's per-round
+// requests per second and server CPU seconds per request.
 func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Server) (rps, cpu [2][]float64,
 	err error) {
 	d := b.scaled(3 * time.Second)
@@ -70,9 +67,8 @@ func (b *bench) compare(ctx context.Context, path string, servers [2]*observe.Se
 	return rps, cpu, nil
 }
 
-// sideBySide fills row with a comparison of server c against baseline a
-// under the same closed-loop load on path, alternating between them: it
-// passes when c's median throughput is at least want × a's.
+// sideBySide fills row with a comparison of server c against baseline a:
+// it passes when c's median throughput is at least want × a's.
 func (b *bench) sideBySide(ctx context.Context, row *Row, path string, want float64, a, c side) error {
 	var rps, cpu [2][]float64
 	err := b.withServer(ctx, a.binary, a.tune, func(srvA *observe.Server) error {

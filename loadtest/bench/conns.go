@@ -14,8 +14,8 @@ import (
 )
 
 // idleConnectionCost opens n keep-alive connections to srv, sends one
-// /healthz request on each, keeps them all open and idle, and returns how
-// much the server's resident memory grew per connection.
+// /healthz request on each, and returns how much the server's resident
+// memory grew per idle connection.
 func idleConnectionCost(ctx context.Context, srv *observe.Server, n int) (float64, error) {
 	start, err := srv.Snapshot(ctx)
 	if err != nil {
@@ -62,8 +62,8 @@ func idleConnectionCost(ctx context.Context, srv *observe.Server, n int) (float6
 	return float64(end.RSS-start.RSS) / float64(n), nil
 }
 
-// openIdle connects, sends one request, reads the whole answer and returns
-// the connection, which the server keeps open for the next request.
+// openIdle connects, sends one request, reads the answer and returns the
+// connection.
 func openIdle(ctx context.Context, addr string) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)

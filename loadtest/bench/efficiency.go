@@ -11,8 +11,7 @@ import (
 	"offload/overload"
 )
 
-// processCPU is the standard Prometheus series of a process's CPU seconds,
-// which the server exports.
+// processCPU is the standard series of a process's CPU seconds.
 const processCPU = "process_cpu_seconds_total"
 
 // 1. Work efficiency: the share of the server's CPU that went into jobs.
@@ -42,17 +41,12 @@ func (b *bench) workEfficiency(ctx context.Context, row *Row) error {
 }
 
 // efficiency saturates a server doing w per job and returns the jobs' CPU
-// time over the server's, the completion rate and each job's mean CPU time
-// in µs. Both CPU times come from the same scrapes, so the machine's
-// drifting speed, which moves a comparison with a benchmark taken at
-// another moment by tens of percent, changes both alike.
+// time over the server's (from the same scrapes, so that the machine's
+// drift changes both alike), the completion rate and a job's CPU in µs.
 func (b *bench) efficiency(ctx context.Context, w time.Duration) (eff, rate, jobCPU float64, err error) {
-	// The closed loop of 32 clients is a fixed concurrency, not an
-	// overload to shed: at 4 ms it runs on the static queue, which holds
-	// it, where the adaptive policy would refuse the excess and the clients,
-	// resending at once, would measure the refusal path instead of the
-	// work. At 100 µs 32 clients queue less than the adaptive policy's
-	// target, so that size measures the default policy.
+	// At 4 ms the closed loop of 32 runs on the static queue, where the
+	// adaptive policy would refuse the excess and measure the refusals; at
+	// 100 µs they queue less than its target, so it runs the default.
 	var d observe.Delta
 	err = b.withServer(ctx, b.cfg.Server, func(c *config.Config) {
 		c.Work = w

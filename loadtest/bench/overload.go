@@ -8,13 +8,8 @@ import (
 	"offload/loadtest/experiment"
 )
 
-// The targets of the adaptive overload controller (rows 8 to 15) are
-// judged on one run of the overload experiment's phases against a server
-// with the default settings, with the capacity C and the latency W of one
-// request alone measured at the start of the same run.
-
-// overloadRun runs the phases once and keeps the result for every row that
-// reads it.
+// overloadRun runs the overload experiment's phases once, against a
+// default server, for rows 8 to 14.
 func (b *bench) overloadRun(ctx context.Context) (*experiment.OverloadResult, error) {
 	if b.report.Overload != nil || b.overloadErr != nil {
 		return b.report.Overload, b.overloadErr

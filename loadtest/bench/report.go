@@ -11,8 +11,7 @@ import (
 	"strings"
 )
 
-// WriteMarkdown writes the report as markdown: the machine, a table with a
-// row per target, the pool-size sweep, and the notes.
+// WriteMarkdown writes the report as markdown.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s; servers at GOMAXPROCS=%d; run %s, took %.0f s.\n\n",

@@ -15,8 +15,7 @@ import (
 	"offload/overload"
 )
 
-// errNoCapacity fails the rows that scale their load from row 1's capacity
-// when row 1 could not measure it.
+// errNoCapacity fails the rows scaled from row 1's capacity without it.
 var errNoCapacity = errors.New("capacity unknown: row 1 failed")
 
 // fail marks a row that could not be measured.
@@ -24,8 +23,7 @@ func (r *Row) fail(err error) {
 	r.Err, r.Measured, r.Pass = err.Error(), "not measured", false
 }
 
-// defaultWork is the server's default -work and the work of every row that
-// does not say otherwise.
+// defaultWork is the server's default -work.
 const defaultWork = 4 * time.Millisecond
 
 // openLoad runs an open loop at rate on /data together with a /healthz
@@ -97,8 +95,7 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 	const sampleEvery = 250 * time.Millisecond
 	static := func(c *config.Config) { c.Overload = overload.Static.String() }
 	err := b.withServer(ctx, b.cfg.Server, static, func(srv *observe.Server) error {
-		// The machine's speed drifts, so capacity is measured again on this
-		// server right before the overload.
+		// The machine's speed drifts: capacity again, right before.
 		capWindow, err := b.saturate(ctx, srv, b.scaled(3*time.Second))
 		if err != nil {
 			return err
@@ -116,12 +113,10 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 	if err != nil {
 		return err
 	}
-	// A job admitted to a full queue completes after the queue-1 jobs
-	// queued ahead of it, the pool's running jobs and itself: queue + pool
-	// jobs, drained at the rate the pool completes them. That rate is what
-	// this shared machine gave the workers; the bound takes the slowest
-	// quarter second of the run (a wait lasts about that long), plus 5 ms
-	// for the network and the client.
+	// A job admitted to a full queue completes after queue + pool jobs,
+	// drained at the rate the pool completes them: the bound takes the
+	// slowest quarter second of the run (a wait lasts about that long),
+	// plus 5 ms for the network and the client.
 	slowest, rss5, rssEnd := sampled(snaps, warmup, warmup+min(5*time.Second, d/4))
 	bound := (queue+float64(b.cfg.Procs))/slowest*1000 + 5
 	ok, busy := data.LatencyByStatus[200], data.LatencyByStatus[503]
@@ -141,9 +136,8 @@ func (b *bench) overload(ctx context.Context, row *Row) error {
 }
 
 // sampled reads the samples of an overload: the lowest completion rate
-// between two samples after the warmup, leaving out the last interval,
-// which may cover the run's ragged end; the resident memory at the first
-// sample from early on; and at the last.
+// between two after the warmup (but for the ragged last interval), and the
+// resident memory at the first sample from early on and at the last.
 func sampled(snaps []observe.Snapshot, warmup, early time.Duration) (slowest float64, rssEarly, rssEnd int64) {
 	if len(snaps) < 2 {
 		return math.NaN(), 0, 0
@@ -192,17 +186,13 @@ func (b *bench) connections(ctx context.Context, row *Row) error {
 }
 
 // 7. Latency at half capacity, against W, the mean time a job ran on its
-// worker in the same window, from the server's own histogram: a job that
-// a busy machine slows raises W with the latency, where a single-core
-// benchmark taken at another moment would not.
+// worker in the same window: a slowed machine raises W with the latency.
 func (b *bench) halfCapacityLatency(ctx context.Context, row *Row) error {
 	var rate float64
 	var data *loadtest.Result
 	var window observe.Delta
 	err := b.withServer(ctx, b.cfg.Server, nil, func(srv *observe.Server) (err error) {
-		// Half of the capacity measured on this server right before, as
-		// row 5 does: half of row 1's, minutes earlier, can be most of it
-		// by now.
+		// Half of the capacity measured right before, as row 5 does.
 		c, err := capacity(ctx, srv, b.cfg.Procs, b.scaled(time.Second), b.scaled(3*time.Second))
 		if err != nil {
 			return err

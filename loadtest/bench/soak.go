@@ -24,18 +24,15 @@ type SoakConfig struct {
 	Server string
 	// Procs is the server's GOMAXPROCS; 0 means every CPU.
 	Procs int
-	// Duration of the load (default 10 minutes).
+	// Duration of the load (default 10 minutes), at Load times the
+	// measured capacity (default 0.8).
 	Duration time.Duration
-	// Load is the offered /data rate as a fraction of measured capacity
-	// (default 0.8).
-	Load float64
-	// BurstEvery is the time between abuse bursts (default 30 s): each
-	// burst opens slowloris connections that trickle a header one byte per
-	// second, and connections that send a request and reset at once.
-	BurstEvery time.Duration
-	// BurstSize is how many connections of each kind a burst opens
+	Load     float64
+	// BurstEvery is the time between abuse bursts (default 30 s), each of
+	// BurstSize slowloris connections and as many that reset mid-request
 	// (default 200).
-	BurstSize int
+	BurstEvery time.Duration
+	BurstSize  int
 	// SampleEvery is the time between samples of the server's goroutines,
 	// descriptors and memory (default 10 s).
 	SampleEvery time.Duration
@@ -61,8 +58,7 @@ type SoakReport struct {
 	IdleBefore Sample          `json:"idle_before"`
 	// EarlyPeak and LatePeak are the samples with the most resident
 	// memory in the first and the last third of the loaded run after its
-	// warm-up: both thirds see abuse bursts, so peaks compare like with
-	// like, where single samples would depend on whether a burst was on.
+	// warm-up: both see bursts, so peaks compare like with like.
 	EarlyPeak  Sample        `json:"early_peak"`
 	LatePeak   Sample        `json:"late_peak"`
 	IdleAfter  Sample        `json:"idle_after"`
@@ -183,10 +179,9 @@ func Soak(ctx context.Context, cfg SoakConfig) (rep *SoakReport, err error) {
 	return rep, nil
 }
 
-// judge decides pass or fail. Memory under load is compared between the
-// first and the last third of the run after a warm-up (a fifth of it, at
-// least 30 s, while the heap grows to its working size), peak against
-// peak; idle state is compared before and after.
+// judge decides pass or fail: memory under load peak against peak, the
+// first third against the last after a warm-up (a fifth, at least 30 s,
+// while the heap grows), and idle state before against after.
 func (r *SoakReport) judge() {
 	warm := max(30, r.DurationS/5)
 	var loaded []Sample
@@ -224,8 +219,8 @@ func peak(samples []Sample) Sample {
 }
 
 // abuse opens n slowloris connections that trickle a header byte per
-// second until the server closes them (or ctx ends), and n connections
-// that send a request and reset at once. It returns when all have ended.
+// second until the server closes them, and n that send a request and
+// reset at once, and returns when all have ended.
 func abuse(ctx context.Context, addr string, n int) {
 	var wg sync.WaitGroup
 	for i := range 2 * n {
@@ -249,8 +244,8 @@ func abuse(ctx context.Context, addr string, n int) {
 	wg.Wait()
 }
 
-// trickle writes msg a byte per second until a write fails (the server
-// closed the connection), msg runs out, or ctx ends.
+// trickle writes msg a byte per second until a write fails, msg runs
+// out, or ctx ends.
 func trickle(ctx context.Context, c net.Conn, msg string) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
