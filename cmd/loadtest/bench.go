@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"offload/loadtest/bench"
@@ -53,11 +50,7 @@ func benchCommand(ctx context.Context, c *cmdline) error {
 	if serr := rep.Save(dir); serr != nil {
 		return serr
 	}
-	fmt.Fprintln(c.stdout)
-	if werr := rep.WriteMarkdown(c.stdout); werr != nil {
-		return werr
-	}
-	fmt.Fprintf(c.stdout, "\nreport in %s\n", dir)
+	fmt.Fprintf(c.stdout, "\n%s\nreport in %s\n", rep.Markdown(), dir)
 	if err != nil {
 		return err
 	}
@@ -102,11 +95,7 @@ func soakCommand(ctx context.Context, c *cmdline) error {
 	if err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "soak.json"), append(js, '\n'), 0o644)
-	}
-	if err != nil {
+	if err := experiment.WriteFiles(dir, "soak.json", rep, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\nsoak: %v at %.0f req/s (%.0f%% of %.0f req/s capacity), %d abuse bursts, %d requests %v, p99 %.1f ms\n",

@@ -192,19 +192,16 @@ func overloadCommand(ctx context.Context, c *cmdline) error {
 	})
 }
 
-// experimentConfig is the configuration of an experiment that starts
-// servers.
+// experimentConfig is an experiment's configuration.
 type experimentConfig interface {
 	Validate() error
 	Preflight() error
 }
 
-// check completes and checks cfg, an experiment's configuration: its
-// *server settings become the server's defaults with -work and the flags
-// of -server-args, then cfg is validated and preflighted. owned are the
-// server flags the experiment sets itself, and those that every started
-// server gets (-addr, -log-format, -metrics-addr): giving one in
-// -server-args is an error rather than a setting silently overridden.
+// check completes and checks cfg: *server becomes the server's defaults
+// with -work and -server-args, then cfg is validated and preflighted.
+// owned are the server flags the experiment sets itself, which
+// -server-args must not give.
 func check(cfg experimentConfig, server *config.Config, serverArgs string, work time.Duration, owned ...string) error {
 	if work <= 0 {
 		return usagef("-work must be > 0 (got %v)", work)
@@ -239,15 +236,14 @@ func check(cfg experimentConfig, server *config.Config, serverArgs string, work 
 	return cfg.Preflight()
 }
 
-// resultFiles is an experiment's result, which writes its files.
+// resultFiles is an experiment's result.
 type resultFiles interface {
 	WriteFiles(dir string) error
 }
 
-// runExperiment creates the results directory -out/NAME-TIMESTAMP, runs the
-// experiment, writes its files and prints its summary. An experiment that
-// fails midway still has what it measured written out, as partial results;
-// one that measured nothing (run returns a nil result) leaves no directory.
+// runExperiment creates the results directory, runs the experiment, and
+// writes its files and summary, even partial results of a failed run; one
+// that measured nothing (a nil result) leaves no directory.
 func (c *cmdline) runExperiment(run func() (resultFiles, string, error)) error {
 	dir, err := experiment.NewResultsDir(c.out, c.prefix)
 	if err != nil {

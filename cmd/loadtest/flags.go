@@ -10,9 +10,8 @@ import (
 	"strings"
 )
 
-// cmdline is a subcommand's command line: its flags, its arguments, and
-// the world it runs in. out and prefix are -out and -name, for the
-// commands that write results.
+// cmdline is a subcommand's command line and the world it runs in; out
+// and prefix are -out and -name, for the commands that write results.
 type cmdline struct {
 	*flag.FlagSet
 	*env
@@ -20,8 +19,7 @@ type cmdline struct {
 	out, prefix string
 }
 
-// usageError is a mistake on the command line, reported with a pointer
-// to -h and exit status 2.
+// usageError is a mistake on the command line: exit status 2.
 type usageError struct{ error }
 
 func usagef(format string, args ...any) error {
@@ -31,8 +29,7 @@ func usagef(format string, args ...any) error {
 // errFailed is returned by a command that failed and has printed why.
 var errFailed = errors.New("failed")
 
-// parseFlags parses the flags. For -h it prints on stdout "Usage:
-// loadtest SYNOPSIS", the usage text and every flag with its default, and
+// parseFlags parses the flags; for -h it prints the usage on stdout and
 // returns flag.ErrHelp.
 func (c *cmdline) parseFlags(synopsis, usage string) error {
 	err := c.Parse(c.args)
@@ -47,8 +44,8 @@ func (c *cmdline) parseFlags(synopsis, usage string) error {
 	return err
 }
 
-// parse is parseFlags for a command that takes no arguments; -name, if
-// the command has it, must be a plain file name.
+// parse is parseFlags for a command without arguments; -name must be a
+// plain file name.
 func (c *cmdline) parse(usage string) error {
 	if err := c.parseFlags(c.Name()+" [flags]", usage); err != nil {
 		return err
@@ -71,8 +68,7 @@ func (c *cmdline) given(name string) bool {
 
 const outUsage = "`directory` under which the results directory is created"
 
-// results adds -out and -name, for an experiment whose results go into
-// -out/NAME-TIMESTAMP, NAME by default name.
+// results adds -out and -name: results go into -out/NAME-TIMESTAMP.
 func (c *cmdline) results(name string) {
 	c.StringVar(&c.out, "out", "results", outUsage)
 	c.StringVar(&c.prefix, "name", name, "results directory `prefix`: -out/NAME-TIMESTAMP")
@@ -83,9 +79,8 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
-// list is a flag of values separated by sep, each parsed by parse, that
-// sets *dst: pool sizes "1,2,3,4,8", modes "offload,inline", rates
-// "200:400:800". With distinct, a value given twice is an error.
+// list is a flag of values separated by sep that sets *dst, such as
+// "1,2,3,4,8" or "200:400:800"; with distinct, no value twice.
 type list[T comparable] struct {
 	dst      *[]T
 	sep      string

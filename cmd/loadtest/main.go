@@ -25,7 +25,7 @@ func main() {
 }
 
 // env is what a subcommand may touch of the outside world, so that tests
-// can run subcommands in process.
+// can run it in process.
 type env struct{ stdout, stderr io.Writer }
 
 // Exit statuses.
@@ -35,8 +35,7 @@ const (
 	exitUsage   = 2 // invalid command line
 )
 
-// command is one subcommand. run.go, experiments.go and bench.go hold the
-// commands of loadtest, loadtest/experiment and loadtest/bench.
+// command is one subcommand.
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, c *cmdline) error
@@ -53,8 +52,8 @@ func commands() []command {
 	}
 }
 
-// run dispatches to a subcommand, without one to "run", and turns the
-// error it returns into a line on stderr and the exit status.
+// run dispatches to a subcommand (by default "run") and turns its error
+// into a line on stderr and the exit status.
 func run(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 {
 		usage(e.stderr)

@@ -59,13 +59,10 @@ func TestBenchQuick(t *testing.T) {
 	if len(rep.PoolSweep) != 2*rep.Procs {
 		t.Errorf("pool sweep has %d points, want 1..%d", len(rep.PoolSweep), 2*rep.Procs)
 	}
-	var md bytes.Buffer
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
+	md := rep.Markdown()
 	for _, want := range []string{"| 1 | **Work efficiency**", "| 7 | **Latency at half capacity**", "| 15 | **Dispatch cost**", "Pool sweep", "| 1 | "} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, md.String())
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 	}
 	dir := t.TempDir()

@@ -1,18 +1,13 @@
 package bench
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
+	"offload/loadtest/experiment"
 	"strings"
 )
 
-// WriteMarkdown writes the report as markdown.
-func (r *Report) WriteMarkdown(w io.Writer) error {
+// Markdown is the report as markdown.
+func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s; servers at GOMAXPROCS=%d; run %s, took %.0f s.\n\n",
 		r.Machine, r.Procs, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Took)
@@ -46,8 +41,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if len(notes) > 0 {
 		b.WriteString("\nNotes:\n\n" + strings.Join(notes, "\n") + "\n")
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.String()
 }
 
 // cell keeps a table cell on one line.
@@ -57,18 +51,5 @@ func cell(s string) string {
 
 // Save writes report.md and report.json into dir.
 func (r *Report) Save(dir string) error {
-	var md bytes.Buffer
-	if err := r.WriteMarkdown(&md); err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	err = errors.Join(os.WriteFile(filepath.Join(dir, "report.md"), md.Bytes(), 0o644),
-		os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644))
-	if err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	return nil
+	return experiment.WriteFiles(dir, "report.json", r, map[string]string{"report.md": r.Markdown()})
 }

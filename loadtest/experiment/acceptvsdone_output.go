@@ -49,7 +49,7 @@ func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
 			})
 		}
 	}
-	err := writeFiles(dir, AcceptVsDoneJSON, r, map[string]string{
+	err := WriteFiles(dir, AcceptVsDoneJSON, r, map[string]string{
 		AcceptVsDoneSeries: csvText(series),
 		AcceptVsDoneSteps:  csvText(steps),
 		AcceptVsDoneTable:  r.Markdown(),

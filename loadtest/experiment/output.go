@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,7 +51,7 @@ const (
 // (one row per configuration and engine), table.md and the chart sweep.png
 // into dir.
 func (r *SweepResult) WriteFiles(dir string) error {
-	err := writeFiles(dir, SweepJSON, r, map[string]string{
+	err := WriteFiles(dir, SweepJSON, r, map[string]string{
 		SweepCSV:        rowsCSV(r.Rows),
 		SweepSummaryCSV: rowsCSV(r.Summary),
 		SweepTable:      r.Markdown(),
@@ -64,15 +65,16 @@ func (r *SweepResult) WriteFiles(dir string) error {
 	return nil
 }
 
-// writeFiles writes v as indented JSON to the file jsonName and each text
-// to its file, all in dir.
-func writeFiles(dir, jsonName string, v any, texts map[string]string) error {
+// WriteFiles writes v as indented JSON to the file jsonName and each text
+// to its file, all in dir: the one writer of every result of the kit.
+func WriteFiles(dir, jsonName string, v any, texts map[string]string) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", jsonName, err)
 	}
-	texts[jsonName] = string(data) + "\n"
-	for name, text := range texts {
+	files := map[string]string{jsonName: string(data) + "\n"}
+	maps.Copy(files, texts)
+	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}

@@ -20,7 +20,7 @@ const (
 // WriteFiles writes overload.json (everything, timelines included), the
 // table and the two charts into dir.
 func (r *OverloadResult) WriteFiles(dir string) error {
-	if err := writeFiles(dir, OverloadJSON, r, map[string]string{OverloadTable: r.Markdown()}); err != nil {
+	if err := WriteFiles(dir, OverloadJSON, r, map[string]string{OverloadTable: r.Markdown()}); err != nil {
 		return err
 	}
 	title := fmt.Sprintf("(C %.0f/s, W %.2f ms, -work %v, %d CPUs)", r.Baseline.Capacity, r.Baseline.W, r.Work, r.Machine.CPUs)
