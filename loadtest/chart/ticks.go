@@ -3,7 +3,6 @@ package chart
 import (
 	"math"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 )
@@ -35,35 +34,9 @@ func (n niceTicks) Ticks(lo, hi float64) []plot.Tick {
 		prec++
 	}
 	var ticks []plot.Tick
-	long := false
 	// Index from an integer so float steps do not accumulate error.
 	for i := math.Ceil(lo / step); i*step <= hi+step*1e-9; i++ {
-		v := i * step
-		label := strconv.FormatFloat(v, 'f', prec, 64)
-		long = long || len(strings.TrimPrefix(label, "-")) > 4 && math.Abs(v) >= 1e4
-		ticks = append(ticks, plot.Tick{Value: v, Label: label})
-	}
-	if long {
-		// Group every label of the axis, or "7500" would sit next to
-		// "10,000" in two styles.
-		for i := range ticks {
-			ticks[i].Label = groupDigits(ticks[i].Label)
-		}
+		ticks = append(ticks, plot.Tick{Value: i * step, Label: strconv.FormatFloat(i*step, 'f', prec, 64)})
 	}
 	return ticks
-}
-
-// groupDigits inserts thousands separators into a formatted number, so
-// that 120000 req/s reads as "120,000" at a glance.
-func groupDigits(s string) string {
-	sign, digits := "", s
-	if strings.HasPrefix(s, "-") {
-		sign, digits = "-", s[1:]
-	}
-	end := strings.IndexByte(digits+".", '.') // the whole part's end
-	whole := digits[:end]
-	for i := len(whole) - 3; i > 0; i -= 3 {
-		whole = whole[:i] + "," + whole[i:]
-	}
-	return sign + whole + digits[end:]
 }
