@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &bad):
-		fmt.Fprintf(e.stderr, "loadtest %s: %v (see \"loadtest %s -h\")\n", cmd.name, bad, cmd.name)
+		fmt.Fprintf(e.stderr, "loadtest %s: %s (see \"loadtest %s -h\")\n", cmd.name, oneLine(bad.Error()), cmd.name)
 		return exitUsage
 	case !errors.Is(err, errFailed):
 		fmt.Fprintf(e.stderr, "loadtest %s: %s\n", cmd.name, oneLine(err.Error()))

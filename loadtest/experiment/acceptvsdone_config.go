@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -76,8 +77,7 @@ func DefaultAcceptVsDoneConfig() AcceptVsDoneConfig {
 	}
 }
 
-// Validate reports the first problem with c's values, as one line saying
-// what to change.
+// Validate reports every problem with c's values, one per line.
 func (c *AcceptVsDoneConfig) Validate() error {
 	var cs checks
 	cs.check(len(c.Modes) > 0, "no modes: give offload, inline or both")
@@ -102,7 +102,7 @@ func (c *AcceptVsDoneConfig) Validate() error {
 	cs.check(c.Timeout > 0, "timeout must be > 0 (got %v)", c.Timeout)
 	cs.check(c.ScrapeInterval > 0, "scrape interval must be > 0 (got %v)", c.ScrapeInterval)
 	cs.probe(c.ProbeRate, c.ProbeTimeout)
-	return cs.first()
+	return errors.Join(cs...)
 }
 
 // Preflight checks that the server binary exists.

@@ -20,14 +20,6 @@ func (cs *checks) check(ok bool, format string, args ...any) {
 	}
 }
 
-// first is the first problem found, nil if none.
-func (cs checks) first() error {
-	if len(cs) == 0 {
-		return nil
-	}
-	return cs[0]
-}
-
 // oneOf checks that each of vals is one of the two allowed and is given
 // once; what names them in the errors, e.g. "mode".
 func oneOf[T ~string](cs *checks, what string, vals []T, allowed ...T) {

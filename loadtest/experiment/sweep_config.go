@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"errors"
 	"io"
 	"os/exec"
 	"runtime"
@@ -81,8 +82,7 @@ func DefaultSweepConfig() SweepConfig {
 	}
 }
 
-// Validate reports the first problem with c's values, as one line saying
-// what to change.
+// Validate reports every problem with c's values, one per line.
 func (c *SweepConfig) Validate() error {
 	var cs checks
 	cs.check(c.Procs >= 1, "GOMAXPROCS (procs) must be >= 1 (got %d)", c.Procs)
@@ -109,7 +109,7 @@ func (c *SweepConfig) Validate() error {
 			"connections (%d) must be a multiple of wrk threads (%d): wrk gives each thread connections/threads and drops the rest",
 			c.Connections, c.WrkThreads)
 	}
-	return cs.first()
+	return errors.Join(cs...)
 }
 
 // Preflight checks that the server binary and, if c uses it, wrk are
