@@ -174,16 +174,12 @@ func (c *AcceptVsDoneConfig) measureCapacity(ctx context.Context, mode string) (
 }
 
 // ramp offers rates in equal steps to a fresh server in mode, recording its
-// stats records and probing /healthz step by step.
-//
-// The timelines come from the server's -stats-interval records, not from
-// /metrics: overloaded, inline mode answers a scrape seconds late, and even
-// the metrics listener's goroutines queue behind the work on the one P
-// (snapshots meant a second apart came up to 4 s apart). The stats
-// goroutine is woken by a timer, which the scheduler runs next, and each
-// record's rates are over the interval the server itself measured.
-// /metrics is still scraped on the service port, and the failed scrapes
-// counted as evidence of that starvation.
+// stats records and probing /healthz step by step. The timelines come from
+// the stats records, not /metrics: overloaded, inline mode answers scrapes
+// seconds late, even on the metrics listener (snapshots meant a second
+// apart came up to 4 s apart), while the stats goroutine is woken by a
+// timer and each record's rates are over the server's own interval. The
+// failed scrapes of /metrics on the service port are counted as evidence.
 func (c *AcceptVsDoneConfig) ramp(ctx context.Context, mode string, rates []float64) (ModeRun, error) {
 	procs, pool := c.procs(mode)
 	mr := ModeRun{Mode: mode, Procs: procs, Pool: pool}

@@ -55,7 +55,7 @@ func (r *AcceptVsDoneResult) WriteFiles(dir string) error {
 		AcceptVsDoneTable:  r.Markdown(),
 	})
 	if panels := r.Panels(); err == nil && len(panels) > 0 {
-		if err := chart.Timeline(filepath.Join(dir, AcceptVsDoneChart), r.chartTitle(), panels); err != nil {
+		if err := chart.Timeline(filepath.Join(dir, AcceptVsDoneChart), acceptVsDoneTitle, panels); err != nil {
 			return fmt.Errorf("accept-vs-done chart: %w", err)
 		}
 	}
@@ -181,9 +181,7 @@ func (r *AcceptVsDoneResult) offeredLine(run ModeRun) chart.Line {
 	return line
 }
 
-func (r *AcceptVsDoneResult) chartTitle() string {
-	return "Connections accepted vs requests done, one request per connection, rising rate"
-}
+const acceptVsDoneTitle = "Connections accepted vs requests done, one request per connection, rising rate"
 
 func timelinePoints(pts []Point) []chart.Point {
 	out := make([]chart.Point, 0, len(pts))

@@ -134,7 +134,7 @@ func TestGoldenChartInputs(t *testing.T) {
 			"a0c90fe387d2cbb0b1366ec75f663ed9ceedcbbf14b519158c51a3b1a46b6992",
 		},
 		{
-			"accept-vs-done", []any{avd.chartTitle(), avd.Panels()},
+			"accept-vs-done", []any{acceptVsDoneTitle, avd.Panels()},
 			"0400012c0ce06d5e2b9224ef7ac90e055e31b51dc30a36e8eb4d5e882b80ac2c",
 		},
 		{

@@ -345,10 +345,10 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 	after := false
 	for i, s := range states {
 		if s.at < from {
-			missedBefore = s.deadlineMissed
+			missedBefore = s.gauge(metrics.DeadlineMissed)
 		}
 		if !after && (s.at >= to || i == len(states)-1) {
-			missedAfter, after = s.deadlineMissed, true
+			missedAfter, after = s.gauge(metrics.DeadlineMissed), true
 		}
 		if s.at < from || s.at >= to {
 			continue
@@ -357,13 +357,13 @@ func (l phaseLoad) result(probes []loadtest.Record, states []stateSample) PhaseR
 			first = s.snap
 		}
 		last = s.snap
-		if s.overloaded {
+		if s.gauge(metrics.OverloadActive) == 1 {
 			over++
 		}
 		if s.unready {
 			unready++
 		}
-		r.MaxQueued = max(r.MaxQueued, s.queued)
+		r.MaxQueued = max(r.MaxQueued, s.gauge(metrics.JobsQueued))
 	}
 	if n > 0 {
 		r.OverloadedShare, r.UnreadyShare = float64(over)/float64(n), float64(unready)/float64(n)

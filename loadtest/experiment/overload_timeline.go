@@ -9,16 +9,15 @@ import (
 	"offload/metrics"
 )
 
-// stateSample is the server's own view at one moment, and the snapshot it
-// was read from.
+// stateSample is a snapshot of the server and its readiness at one moment.
 type stateSample struct {
-	at             time.Duration
-	overloaded     bool
-	unready        bool
-	queued         float64
-	deadlineMissed float64
-	snap           observe.Snapshot
+	at      time.Duration
+	unready bool
+	snap    observe.Snapshot
 }
+
+// gauge is the value of a series of the server's metrics.
+func (s stateSample) gauge(series string) float64 { return s.snap.Metrics[series] }
 
 // sampleState snapshots the server and reads its readiness every interval
 // until ctx ends, and once more then, so that counters cover the run.
@@ -30,12 +29,8 @@ func sampleState(ctx context.Context, srv *observe.Server, begin time.Time, inte
 		if err != nil {
 			return // a missed sample leaves a gap; the phase has others
 		}
-		m := snap.Metrics
 		code, _, err := observe.Get(ctx, srv.URL("/readyz"), 2*time.Second)
-		out = append(out, stateSample{
-			at: at, overloaded: m[metrics.OverloadActive] == 1, queued: m[metrics.JobsQueued],
-			unready: err == nil && code != 200, deadlineMissed: m[metrics.DeadlineMissed], snap: snap,
-		})
+		out = append(out, stateSample{at: at, unready: err == nil && code != 200, snap: snap})
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -92,11 +87,7 @@ func timeline(loads []phaseLoad, states []stateSample, width time.Duration) []Bu
 	}
 	for _, s := range states {
 		if i := int(s.at / width); i < n {
-			over := 0.0
-			if s.overloaded {
-				over = 1
-			}
-			out[i].Overloaded, out[i].Queued = ptr(over), ptr(s.queued)
+			out[i].Overloaded, out[i].Queued = ptr(s.gauge(metrics.OverloadActive)), ptr(s.gauge(metrics.JobsQueued))
 		}
 	}
 	return out

@@ -121,14 +121,6 @@ func (c *SweepConfig) plan() []sweepRun {
 	return runs
 }
 
-// warmup is the warmup of a run with e, which for wrk is whole seconds.
-func (c *SweepConfig) warmup(e Engine) time.Duration {
-	if e == Wrk {
-		return ceilSecond(c.Warmup)
-	}
-	return c.Warmup
-}
-
 // Sweep runs every configuration of c on a fresh server: /data in a closed
 // loop while probing /healthz. It stops at the first failure and returns
 // the rows measured until then with the error.
@@ -202,8 +194,12 @@ func (row *Row) count(d observe.Delta) {
 func (c *SweepConfig) load(ctx context.Context, srv *observe.Server, e Engine) (Row, error) {
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	warmup := c.Warmup
+	if e == Wrk {
+		warmup = ceilSecond(warmup) // as wrk runs it
+	}
 	waitProbe := startProbe(loadCtx, c.ProbeRate, loadtest.Config{
-		URL: srv.URL("/healthz"), Warmup: c.warmup(e), Duration: c.Duration, Timeout: c.ProbeTimeout,
+		URL: srv.URL("/healthz"), Warmup: warmup, Duration: c.Duration, Timeout: c.ProbeTimeout,
 	})
 	row, err := ClosedLoop(loadCtx, e, c.WrkThreads, loadtest.Config{
 		URL: srv.URL("/data"), Connections: c.Connections, Close: c.Close,

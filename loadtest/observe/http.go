@@ -74,14 +74,12 @@ func Get(ctx context.Context, url string, timeout time.Duration) (int, []byte, e
 }
 
 // Calibrated returns cfg's server settings with WorkIterationNs set, so
-// that every server started from them does the same work per -work: on a
-// shared machine two start-up calibrations a minute apart can differ by
-// tens of percent. When WorkIterationNs is 0, it starts `calibrations`
-// servers in turn and keeps the lowest cost they measured: one 0.2 s
-// calibration can land in a half-speed moment (17.1 against 9.6 ns per
-// iteration in one bench run) and halve every job, and the machine is never
-// faster than it is. A slow stretch longer than all of them (18.24 against
-// 9.4-9.8 ns in another) still fools it.
+// that every server started from them does the same work per -work (two
+// start-up calibrations can differ by tens of percent). When it is 0, it
+// starts `calibrations` servers in turn and keeps the lowest cost: one
+// 0.2 s calibration can land in a half-speed moment (17.1 against 9.6 ns
+// in one bench run), and the machine is never faster than it is. A slow
+// stretch longer than all of them (18.24 against 9.4-9.8 ns) fools it.
 func Calibrated(ctx context.Context, cfg Config) (config.Config, error) {
 	if cfg.Server.WorkIterationNs > 0 {
 		return cfg.Server, nil

@@ -20,9 +20,7 @@ type logRing struct {
 	ready    chan string // receives the listening address once
 }
 
-// maxLineBytes caps a kept line, so that a runaway line cannot hold much
-// memory.
-const maxLineBytes = 4096
+const maxLineBytes = 4096 // the longest line kept
 
 func newLogRing(max int, onRecord func(serverlog.Record)) *logRing {
 	return &logRing{max: max, onRecord: onRecord, ready: make(chan string, 1)}
@@ -36,18 +34,14 @@ func (l *logRing) Write(p []byte) (int, error) {
 	data := p
 	for {
 		line, rest, complete := bytes.Cut(data, []byte{'\n'})
-		l.partial = appendCapped(l.partial, line)
+		// Capped, so that a runaway line cannot hold much memory.
+		l.partial = append(l.partial, line[:min(len(line), max(0, maxLineBytes-len(l.partial)))]...)
 		if !complete {
 			return len(p), nil
 		}
 		l.add(l.partial)
 		l.partial, data = l.partial[:0], rest
 	}
-}
-
-// appendCapped appends as much of p to b as keeps b within maxLineBytes.
-func appendCapped(b, p []byte) []byte {
-	return append(b, p[:min(len(p), max(0, maxLineBytes-len(b)))]...)
 }
 
 func (l *logRing) add(line []byte) {
