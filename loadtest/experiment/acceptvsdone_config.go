@@ -22,9 +22,9 @@ import (
 type AcceptVsDoneConfig struct {
 	// Server is the server executable.
 	Server string `json:"server"`
-	// Settings are the server's settings for both modes; the experiment
-	// sets Mode, Pool, Overload and StatsInterval itself, and Work is the
-	// CPU time per /data request.
+	// Settings are the server's settings, Work the CPU time per /data
+	// request; the experiment sets Mode, Pool, Overload and StatsInterval,
+	// and observe.Start Addr, LogFormat and MetricsAddr.
 	Settings config.Config `json:"server_settings"`
 	// Modes are the modes to run, in order.
 	Modes []string `json:"modes"`

@@ -27,9 +27,9 @@ const (
 type SweepConfig struct {
 	// Server is the server executable.
 	Server string `json:"server"`
-	// Settings are the server's settings for every run; the sweep sets
-	// Mode, Pool and Overload itself, and Work is the CPU time per /data
-	// request.
+	// Settings are the server's settings for every run, Work the CPU time
+	// per /data request; the sweep sets Mode, Pool and Overload, and
+	// observe.Start Addr, LogFormat and MetricsAddr.
 	Settings config.Config `json:"server_settings"`
 	// Procs is the server's GOMAXPROCS.
 	Procs int `json:"gomaxprocs"`
