@@ -178,19 +178,24 @@ func TestAdaptivePolicyBoundsTheWaitUnderSustainedOverload(t *testing.T) {
 	c, w := measureBaseline(t, adaptive)
 	st, ms := window(t, static, openLoop(static.URL("/data"), 3*c, 3*time.Second, nil))
 	ad, ma := window(t, adaptive, openLoop(adaptive.URL("/data"), 3*c, 3*time.Second, nil))
-	// The machine's speed drifts: W is the slower of before and after.
+	// The machine's speed drifts, by a fifth between two windows at times:
+	// the static queue's goodput is measured again after the adaptive
+	// policy's, which is held to the mean of the two, and W is the slower
+	// of before and after.
+	st2, _ := window(t, static, openLoop(static.URL("/data"), 3*c, 3*time.Second, nil))
+	staticGoodput := (st.Goodput + st2.Goodput) / 2
 	_, wAfter := measureBaseline(t, adaptive)
 	w = max(w, wAfter)
-	t.Logf("C %.0f/s, W %.2f ms; 200 p99: static %.1f ms, adaptive %.1f ms; goodput %.0f and %.0f/s",
-		c, w, st.LatencyByStatus[200].P99, ad.LatencyByStatus[200].P99, st.Goodput, ad.Goodput)
+	t.Logf("C %.0f/s, W %.2f ms; 200 p99: static %.1f ms, adaptive %.1f ms; goodput: static %.0f, adaptive %.0f, static %.0f/s",
+		c, w, st.LatencyByStatus[200].P99, ad.LatencyByStatus[200].P99, st.Goodput, ad.Goodput, st2.Goodput)
 
 	// The clients' view: the 200s wait a few jobs, not a full queue.
 	if p99 := ad.LatencyByStatus[200].P99; p99 > 8*w || p99 > st.LatencyByStatus[200].P99/3 {
 		t.Errorf("adaptive 200 p99 %.1f ms: want at most 8 W (%.1f ms) and a third of the static queue's %.1f ms",
 			p99, 8*w, st.LatencyByStatus[200].P99)
 	}
-	if ad.Goodput < 0.7*c || ad.Goodput < 0.8*st.Goodput {
-		t.Errorf("adaptive goodput %.0f/s: want at least 0.7 C (%.0f) and 0.8 of the static queue's %.0f", ad.Goodput, 0.7*c, st.Goodput)
+	if ad.Goodput < 0.7*c || ad.Goodput < 0.8*staticGoodput {
+		t.Errorf("adaptive goodput %.0f/s: want at least 0.7 C (%.0f) and 0.8 of the static queue's %.0f", ad.Goodput, 0.7*c, staticGoodput)
 	}
 	// Refusals are fast: far below a 200's time.
 	if p99 := ad.LatencyByStatus[503].P99; ad.Outcomes.Status[503] == 0 || p99 > ad.LatencyByStatus[200].P50 {
